@@ -1,0 +1,36 @@
+# Everything installs into .venv in the repo root; nothing is installed system-wide.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export SOVRAG_DATA_DIR ?= $(CURDIR)/.sovrag-data
+
+.PHONY: install dev demo test test-fast lint bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install -q -e .
+
+dev: $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev,bench]'
+
+# The main job on the embedded defaults: fetch the bundled models, ingest examples/docs, search them.
+demo: install
+	$(BIN)/sovrag models pull minilm-l6-v2
+	$(BIN)/sovrag ingest examples/docs --collection examples --sync
+	$(BIN)/sovrag search "How many vacation days do new employees get?" --collection examples --top-k 3
+
+test: dev
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/python -m pytest -q
+
+test-fast: dev
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: dev
+	$(BIN)/ruff check src tests benchmarks
+
+clean:
+	rm -rf $(VENV) .sovrag-data build *.egg-info src/*.egg-info

@@ -1,0 +1,107 @@
+"""One Settings object, read from defaults, then a TOML file, then SOVRAG_* environment variables.
+
+Later sources win, and explicit CLI flags win over all of them (the CLI passes them as overrides).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from sovrag.errors import ConfigError
+
+
+def default_data_dir() -> Path:
+    """Per-user data directory, following the XDG base-directory convention."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "sovrag"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = field(default_factory=default_data_dir)
+    # Backend spec strings (txtai-style): see sovrag.store.open_store and sovrag.embed.create_embedder.
+    store: str = "qdrant-edge"
+    embedder: str = "onnx:minilm-l6-v2"
+    embed_threads: int = 0  # 0 = the cores this process may use
+    embed_batch_size: int = 32
+    # Chunking: "recursive" splits by headings/paragraphs/sentences; "document" keeps a document
+    # whole when it fits document_max_tokens (for long-context models).
+    chunk_mode: str = "recursive"
+    chunk_tokens: int = 200
+    chunk_overlap: int = 32
+    document_max_tokens: int = 8192
+    max_file_mb: float = 50.0
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def collections_dir(self) -> Path:
+        return self.data_dir / "collections"
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        """A copy with the given non-None values applied (None means: flag not given)."""
+        return _coerce(replace(self, **{k: v for k, v in overrides.items() if v is not None}))
+
+
+_ENV_PREFIX = "SOVRAG_"
+
+
+def _coerce(s: Settings) -> Settings:
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        v = getattr(s, f.name)
+        try:
+            if f.name == "data_dir":
+                v = Path(v).expanduser()
+            elif f.type in ("int",):
+                v = int(v)
+            elif f.type in ("float",):
+                v = float(v)
+            else:
+                v = str(v)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"setting {f.name}={v!r}: expected {f.type}") from e
+        values[f.name] = v
+    out = Settings(**values)
+    if out.chunk_mode not in ("recursive", "document"):
+        raise ConfigError(f"setting chunk_mode={out.chunk_mode!r}: expected 'recursive' or 'document'")
+    if out.chunk_tokens < 16:
+        raise ConfigError(f"setting chunk_tokens={out.chunk_tokens}: must be at least 16")
+    if not 0 <= out.chunk_overlap < out.chunk_tokens:
+        raise ConfigError(
+            f"setting chunk_overlap={out.chunk_overlap}: must be >= 0 and below chunk_tokens"
+        )
+    if out.max_file_mb <= 0:
+        raise ConfigError(f"setting max_file_mb={out.max_file_mb}: must be positive")
+    return out
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Defaults < config file (given, or $SOVRAG_CONFIG) < SOVRAG_* env vars < overrides."""
+    names = {f.name for f in fields(Settings)}
+    values: dict[str, Any] = {}
+    path = config_file or (Path(os.environ["SOVRAG_CONFIG"]) if os.environ.get("SOVRAG_CONFIG") else None)
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError as e:
+            raise ConfigError(f"config file {path}: not found") from e
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"config file {path}: invalid TOML ({e})") from e
+        section = data.get("sovrag", data)
+        unknown = set(section) - names
+        if unknown:
+            raise ConfigError(f"config file {path}: unknown settings {sorted(unknown)}")
+        values.update(section)
+    for name in names:
+        env = os.environ.get(_ENV_PREFIX + name.upper())
+        if env is not None and env != "":
+            values[name] = env
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return _coerce(Settings(**values))

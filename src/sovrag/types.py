@@ -1,0 +1,81 @@
+"""Boundary dataclasses: the only shapes that cross from one stage to another."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Section:
+    """A run of text from one place of a document (a page of a PDF, a part under one heading)."""
+
+    text: str
+    page: int | None = None
+    headings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Document:
+    """A loaded source file: its text split into sections that keep page and heading positions."""
+
+    source: str
+    title: str
+    sections: list[Section]
+    format: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(s.text for s in self.sections)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of a document, the unit that is embedded, stored and retrieved."""
+
+    id: str
+    doc_id: str
+    text: str
+    source: str
+    title: str
+    index: int
+    page: int | None = None
+    headings: tuple[str, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def payload(self) -> dict[str, Any]:
+        """The stored payload: everything needed to cite the chunk without the original file."""
+        return {
+            **self.metadata,
+            "doc_id": self.doc_id,
+            "text": self.text,
+            "source": self.source,
+            "title": self.title,
+            "chunk_index": self.index,
+            "page": self.page,
+            "headings": list(self.headings),
+        }
+
+    @classmethod
+    def from_payload(cls, point_id: str, payload: dict[str, Any]) -> Chunk:
+        p = dict(payload)
+        known = {
+            "doc_id": p.pop("doc_id", ""),
+            "text": p.pop("text", ""),
+            "source": p.pop("source", ""),
+            "title": p.pop("title", ""),
+            "index": p.pop("chunk_index", 0),
+            "page": p.pop("page", None),
+            "headings": tuple(p.pop("headings", None) or ()),
+        }
+        return cls(id=str(point_id), metadata=p, **known)
+
+
+@dataclass(frozen=True)
+class ScoredChunk:
+    """A retrieved chunk with its score under the search mode that found it."""
+
+    chunk: Chunk
+    score: float
+    rank: int

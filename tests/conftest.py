@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from sovrag.config import Settings
+
+#: Bundled models are pulled once per machine into this cache and reused by every test run.
+MODELS_DIR = Path(os.environ.get("SOVRAG_TEST_MODELS_DIR", Path.home() / ".cache" / "sovrag-test-models"))
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings with a fresh data dir whose models/ points at the shared test model cache."""
+    data = tmp_path / "data"
+    data.mkdir()
+    MODELS_DIR.mkdir(parents=True, exist_ok=True)
+    (data / "models").symlink_to(MODELS_DIR, target_is_directory=True)
+    return Settings(data_dir=data)
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The real bundled all-MiniLM-L6-v2 on onnxruntime."""
+    from sovrag.embed import create_embedder
+
+    MODELS_DIR.parent.mkdir(parents=True, exist_ok=True)
+    s = Settings(data_dir=MODELS_DIR.parent / "sovrag-test-data")
+    s.data_dir.mkdir(exist_ok=True)
+    link = s.data_dir / "models"
+    if not link.exists():
+        MODELS_DIR.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(MODELS_DIR, target_is_directory=True)
+    return create_embedder(s)
