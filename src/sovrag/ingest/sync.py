@@ -1,0 +1,213 @@
+"""Incremental ingestion: load -> chunk -> embed -> upsert, keyed by content hashes.
+
+A document's id is its absolute path; its version is a hash of its bytes and of everything that shapes
+its chunks (chunking settings, embedder). Chunk ids derive from (document id, version, index), so:
+- an unchanged file is recognised from the store alone and nothing is written;
+- a changed file's new chunks are written first, then every chunk of its other versions is deleted;
+- a run killed at any point is completed by the next run, which rewrites the same ids (no duplicates).
+The store is the only record of what is indexed: there is no side manifest to drift out of step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+from sovrag.ingest.chunker import chunk_document
+from sovrag.ingest.loaders import SUPPORTED_EXTENSIONS, load_document
+
+from sovrag.collection import Collection
+from sovrag.config import Settings
+from sovrag.errors import LoadError, SovragError
+from sovrag.ingest.walk import walk
+from sovrag.types import Chunk
+
+log = logging.getLogger(__name__)
+
+#: Chunks embedded and written together; large enough to keep the embedder's batches full.
+WRITE_BATCH = 256
+
+
+@dataclass
+class IngestReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    chunks_written: int = 0
+    chunks_deleted: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> dict[str, float | int]:
+        return {
+            "added": len(self.added), "updated": len(self.updated), "unchanged": len(self.unchanged),
+            "deleted": len(self.deleted), "failed": len(self.failed), "chunks": self.chunks_written,
+            "chunks_deleted": self.chunks_deleted, "seconds": round(self.seconds, 2),
+        }
+
+
+def fingerprint(settings: Settings, embedder_name: str) -> str:
+    """Everything besides a file's bytes that changes its chunks or vectors."""
+    shape = {
+        "mode": settings.chunk_mode, "tokens": settings.chunk_tokens, "overlap": settings.chunk_overlap,
+        "doc_max": settings.document_max_tokens if settings.chunk_mode == "document" else None,
+        "embedder": embedder_name, "schema": 1,
+    }
+    return json.dumps(shape, sort_keys=True)
+
+
+@dataclass
+class _Pending:
+    doc_id: str
+    version: str
+    chunks: list[Chunk]
+    is_new: bool
+    replaced: int  # chunks of other versions that this write removes
+
+
+class Ingestor:
+    """Runs one sync of paths into a collection; `progress(path, status)` is called once per file."""
+
+    def __init__(self, settings: Settings, collection: Collection,
+                 progress: Callable[[str, str], None] | None = None) -> None:
+        self.settings = settings
+        self.col = collection
+        self.progress = progress or (lambda path, status: None)
+        self.fp = fingerprint(settings, collection.embedder.name)
+        self.count_tokens = _token_counter(collection.embedder, settings)
+        self.max_bytes = int(settings.max_file_mb * 1024 * 1024)
+        self.report = IngestReport()
+        self._batch: list[_Pending] = []
+
+    def run(self, paths: Sequence[Path], include: Sequence[str] = (), exclude: Sequence[str] = (),
+            sync: bool = False) -> IngestReport:
+        t0 = time.perf_counter()
+        state = self.col.store.documents()
+        for root in paths:
+            found = walk(root, SUPPORTED_EXTENSIONS, include, exclude)
+            self.report.failed.extend(found.errors)
+            seen: set[str] = set()
+            for path in found.files:
+                doc_id = str(path.resolve())
+                seen.add(doc_id)
+                self._one(path, doc_id, state)
+            self._flush_batch()
+            if sync and root.exists():
+                self._delete_vanished(root, seen, state)
+        self.col.store.flush()
+        self.report.seconds = time.perf_counter() - t0
+        return self.report
+
+    def _one(self, path: Path, doc_id: str, state: dict) -> None:
+        source = str(path)
+        try:
+            data = _read(path, self.max_bytes)
+            version = hashlib.sha256(data + self.fp.encode()).hexdigest()[:32]
+            current = state.get(doc_id)
+            if current is not None and current.complete(version):
+                self.report.unchanged.append(source)
+                self.progress(source, "unchanged")
+                return
+            doc = load_document(path, self.max_bytes)
+            chunks = chunk_document(
+                doc, doc_id, version, self.count_tokens, chunk_tokens=self.settings.chunk_tokens,
+                overlap=self.settings.chunk_overlap, mode=self.settings.chunk_mode,
+                document_max_tokens=self.settings.document_max_tokens,
+            )
+            if not chunks:
+                raise LoadError(source, "no text content")
+        except SovragError as e:
+            reason = e.reason if isinstance(e, LoadError) else str(e)
+            self.report.failed.append((source, reason))
+            self.progress(source, "failed")
+            return
+        extra = {"version": version, "chunk_count": len(chunks), "format": doc.format, **doc.metadata}
+        chunks = [replace(c, metadata={**c.metadata, **extra}) for c in chunks]
+        replaced = sum(n for v, n in current.versions.items() if v != version) if current else 0
+        self._batch.append(_Pending(doc_id, version, chunks, current is None, replaced))
+        if sum(len(p.chunks) for p in self._batch) >= WRITE_BATCH:
+            self._flush_batch()
+
+    def _flush_batch(self) -> None:
+        if not self._batch:
+            return
+        chunks = [c for p in self._batch for c in p.chunks]
+        try:
+            vectors = self.col.embedder.embed([c.text for c in chunks])
+        except SovragError as e:
+            for p in self._batch:
+                self.report.failed.append((p.chunks[0].source, f"embedding failed: {e}"))
+            self._batch.clear()
+            return
+        offset = 0
+        for p in self._batch:
+            n = len(p.chunks)
+            self._write(p, vectors[offset : offset + n])
+            offset += n
+        self._batch.clear()
+
+    def _write(self, p: _Pending, vectors: np.ndarray) -> None:
+        source = p.chunks[0].source
+        try:
+            self.col.store.upsert(p.chunks, vectors)
+            self.col.store.delete_document(p.doc_id, keep_version=p.version)
+        except SovragError as e:
+            self.report.failed.append((source, str(e)))
+            self.progress(source, "failed")
+            return
+        self.report.chunks_written += len(p.chunks)
+        self.report.chunks_deleted += p.replaced
+        status = "added" if p.is_new else "updated"
+        (self.report.added if p.is_new else self.report.updated).append(source)
+        self.progress(source, status)
+
+    def _delete_vanished(self, root: Path, seen: set[str], state: dict) -> None:
+        base = str(root.resolve())
+        prefix = base if root.is_file() else base.rstrip("/") + "/"
+        for doc_id, doc_state in state.items():
+            under = doc_id == base or doc_id.startswith(prefix)
+            if under and doc_id not in seen:
+                self.col.store.delete_document(doc_id)
+                self.report.deleted.append(doc_id)
+                self.report.chunks_deleted += sum(doc_state.versions.values())
+                self.progress(doc_id, "deleted")
+
+
+def _read(path: Path, max_bytes: int) -> bytes:
+    """The file's bytes, with the size limit enforced before reading."""
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            mb, limit = size / 2**20, max_bytes / 2**20
+            raise LoadError(str(path), f"file is {mb:.1f} MB, over the {limit:.1f} MB limit (max_file_mb)")
+        return path.read_bytes()
+    except PermissionError as e:
+        raise LoadError(str(path), "permission denied") from e
+    except FileNotFoundError as e:
+        raise LoadError(str(path), "no such file") from e
+    except IsADirectoryError as e:
+        raise LoadError(str(path), "is a directory") from e
+
+
+def _token_counter(embedder: object, settings: Settings) -> Callable[[str], int]:
+    """Count tokens with the embedder's own tokenizer; a remote embedder borrows the bundled one."""
+    count = getattr(embedder, "count_tokens", None)
+    if callable(count):
+        return count
+    from sovrag.embed import create_embedder
+
+    local = create_embedder(settings, "onnx:minilm-l6-v2")
+    return local.count_tokens  # type: ignore[attr-defined]
+
+
+def ingest(settings: Settings, collection: Collection, paths: Sequence[Path], include: Sequence[str] = (),
+           exclude: Sequence[str] = (), sync: bool = False,
+           progress: Callable[[str, str], None] | None = None) -> IngestReport:
+    return Ingestor(settings, collection, progress).run(paths, include, exclude, sync)

@@ -1,0 +1,43 @@
+"""Search a collection: embed the question (unless BM25 alone) and let the engine rank and fuse."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sovrag.collection import Collection
+from sovrag.errors import SovragError
+from sovrag.store import SEARCH_MODES, Filters, SearchMode, SearchQuery
+from sovrag.types import ScoredChunk
+
+MAX_QUESTION_CHARS = 4000
+
+
+def search(collection: Collection, question: str, top_k: int = 5, mode: SearchMode = "hybrid",
+           filters: Filters | None = None) -> list[ScoredChunk]:
+    question = (question or "").strip()
+    if not question:
+        raise SovragError("question: empty; ask something")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise SovragError(f"question: {len(question)} characters, over the {MAX_QUESTION_CHARS} limit")
+    if mode not in SEARCH_MODES:
+        raise SovragError(f"search mode {mode!r}: expected one of {', '.join(SEARCH_MODES)}")
+    vector = None if mode == "bm25" else collection.embedder.embed([question])[0]
+    return collection.store.search(SearchQuery(question, vector), top_k=top_k, mode=mode, filters=filters)
+
+
+def parse_filters(items: Sequence[str]) -> dict[str, Any]:
+    """`key=value` strings to a filter; a repeated key matches any of its values; digits become ints."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise SovragError(f"filter {item!r}: expected key=value, e.g. format=pdf")
+        key, raw = key.strip(), raw.strip()
+        value: Any = int(raw) if raw.lstrip("-").isdigit() else raw
+        if key in out:
+            prev = out[key]
+            out[key] = [*prev, value] if isinstance(prev, list) else [prev, value]
+        else:
+            out[key] = value
+    return out

