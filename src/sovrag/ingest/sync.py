@@ -19,19 +19,19 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-from sovrag.ingest.chunker import chunk_document
-from sovrag.ingest.loaders import SUPPORTED_EXTENSIONS, load_document
 
 from sovrag.collection import Collection
 from sovrag.config import Settings
 from sovrag.errors import LoadError, SovragError
+from sovrag.ingest.chunker import chunk_document
+from sovrag.ingest.loaders import SUPPORTED_EXTENSIONS, load_document
 from sovrag.ingest.walk import walk
 from sovrag.types import Chunk
 
 log = logging.getLogger(__name__)
 
 #: Chunks embedded and written together; large enough to keep the embedder's batches full.
-WRITE_BATCH = 256
+WRITE_BATCH = 64
 
 
 @dataclass

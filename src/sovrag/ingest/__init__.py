@@ -1,0 +1,1 @@
+"""Ingestion: load files, chunk them, and sync them into a collection by content hash."""
