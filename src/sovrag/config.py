@@ -35,6 +35,11 @@ class Settings:
     chunk_overlap: int = 32
     document_max_tokens: int = 8192
     max_file_mb: float = 50.0
+    # Generation: `llamacpp:NAME|PATH.gguf` (embedded llama.cpp) or `openai://host:port/v1?model=NAME`.
+    llm: str = "llamacpp:qwen2.5-coder-0.5b-instruct-q4_k_m"
+    llm_threads: int = 0  # 0 = the cores this process may use
+    llm_context: int = 4096  # tokens of context the local model is loaded with
+    llm_timeout: float = 120.0  # seconds per request to an HTTP host
 
     @property
     def models_dir(self) -> Path:

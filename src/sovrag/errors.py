@@ -32,3 +32,7 @@ class StoreError(SovragError):
 
 class EmbedError(SovragError):
     """The embedder failed (bad model file, unreachable host, malformed reply)."""
+
+
+class GenerationError(SovragError):
+    """The LLM failed: unreachable or failing host, malformed reply, prompt over the context."""

@@ -79,3 +79,69 @@ class ScoredChunk:
     chunk: Chunk
     score: float
     rank: int
+
+
+@dataclass(frozen=True)
+class Source:
+    """A numbered passage the answer may cite: the (compressed) text shown to the model and its origin."""
+
+    number: int
+    chunk: Chunk
+    text: str  # what the model saw: the chunk's relevant sentences after compression
+    relevance: float  # best cosine similarity between the question and the source's sentences
+
+
+@dataclass(frozen=True)
+class Citation:
+    source: int  # Source.number
+    support: float  # 0..1: how well the source's best sentence backs the claim
+    evidence: str  # that sentence
+    cited_by_model: bool  # the model wrote [n]; False means verification found the support itself
+
+
+@dataclass(frozen=True)
+class AnswerSentence:
+    text: str
+    citations: tuple[Citation, ...]
+    supported: bool
+    #: Sources the model cited that do not back this sentence (dropped from citations).
+    rejected: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Contradiction:
+    """Two sources that disagree on the asked fact."""
+
+    source_a: int
+    claim_a: str
+    values_a: tuple[str, ...]
+    source_b: int
+    claim_b: str
+    values_b: tuple[str, ...]
+
+
+@dataclass
+class Answer:
+    question: str
+    text: str
+    sentences: list[AnswerSentence]
+    sources: list[Source]
+    abstained: bool
+    abstain_reason: str = ""
+    contradictions: list[Contradiction] = field(default_factory=list)
+    draft: str = ""  # the model's own text, kept when sovrag abstains instead of showing it
+    model: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        d = asdict(self)
+        for s, src in zip(d["sources"], self.sources, strict=True):
+            s["chunk"] = {
+                "id": src.chunk.id, "doc_id": src.chunk.doc_id, "source": src.chunk.source,
+                "title": src.chunk.title, "page": src.chunk.page, "headings": list(src.chunk.headings),
+            }
+        return d

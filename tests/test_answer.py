@@ -1,0 +1,157 @@
+"""The answer pipeline on the example documents with the real embedder and the bundled 0.5B model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sovrag.answer import AnswerOptions, AnswerPipeline
+from sovrag.answer.contradict import find_contradictions
+from sovrag.answer.verify import SourceSentences, verify
+from sovrag.collection import open_collection
+from sovrag.config import Settings
+from sovrag.errors import SovragError
+from sovrag.generate import create_llm
+from sovrag.ingest.sync import ingest
+from sovrag.text import split_sentences
+from sovrag.types import Answer, Chunk, Source
+
+from .conftest import MODELS_DIR
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "docs"
+
+
+def _src(embedder, number: int, text: str) -> SourceSentences:
+    sents = split_sentences(text)
+    return SourceSentences(number, sents, embedder.embed(sents), text)
+
+
+def test_verification_ignores_wrong_brackets_and_finds_real_support(embedder):
+    sources = [
+        _src(embedder, 1, "Hotels are reimbursed up to 180 EUR per night. Breakfast is included."),
+        _src(embedder, 2, "New employees get 25 vacation days per year. After five years this rises to 30."),
+    ]
+    out = verify("New employees get 25 vacation days a year [1]. Hotels cost up to 180 EUR per night [1]. "
+                 "The CEO is called Maria Lopez [2].", sources, embedder)
+    first, second, third = out
+    assert [c.source for c in first.citations] == [2] and first.rejected == (1,)
+    assert not first.citations[0].cited_by_model and "25 vacation days" in first.citations[0].evidence
+    assert [c.source for c in second.citations] == [1] and second.citations[0].cited_by_model
+    assert not third.supported and third.citations == () and third.rejected == (2,)
+
+
+def test_a_wrong_number_is_not_supported(embedder):
+    sources = [_src(embedder, 1, "New employees get 25 vacation days per year.")]
+    (s,) = verify("New employees get 28 vacation days per year.", sources, embedder)
+    assert not s.supported
+
+
+def _source(n: int, doc: str, text: str) -> Source:
+    return Source(n, Chunk(f"c{n}", doc, text, f"/{doc}", doc, 0), text, 0.9)
+
+
+def test_contradiction_between_documents_on_the_asked_number(embedder):
+    a = "The NW-7 battery lasts 9 hours on a full charge."
+    b = "On a full charge the NW-7 battery lasts 7 hours."
+    c = "The NW-7 can carry 12 kg."
+    srcs = [_source(1, "faq", a), _source(2, "brochure", b), _source(3, "specs", c)]
+    q = embedder.embed(["How long does the NW-7 battery last?"])[0]
+    sents = {s.number: [s.text] for s in srcs}
+    vecs = {s.number: embedder.embed([s.text]) for s in srcs}
+    (found,) = find_contradictions(srcs, sents, vecs, q)
+    assert (found.source_a, found.source_b) == (1, 2) and found.values_a == ("9",) and found.values_b == ("7",)
+    agree = [_source(1, "faq", a), _source(2, "brochure", b.replace("7 hours", "9 hours"))]
+    assert find_contradictions(agree, {1: [a], 2: [agree[1].text]},
+                               {1: vecs[1], 2: embedder.embed([agree[1].text])}, q) == []
+    same_doc = [_source(1, "faq", a), _source(2, "faq", b)]
+    assert find_contradictions(same_doc, sents, vecs, q) == []
+
+
+@pytest.fixture(scope="module")
+def kb(tmp_path_factory, embedder):
+    data = tmp_path_factory.mktemp("answer") / "data"
+    data.mkdir()
+    (data / "models").symlink_to(MODELS_DIR, target_is_directory=True)
+    settings = Settings(data_dir=data, llm_context=2048)
+    docs = tmp_path_factory.mktemp("docs")
+    for f in EXAMPLES.iterdir():
+        (docs / f.name).write_bytes(f.read_bytes())
+    (docs / "battery-brochure.md").write_text(
+        "# NW-7 sales brochure\n\nThe NW-7 is our most capable robot. A fully charged NW-7 runs for 7 hours of "
+        "continuous operation with a typical load.\n")
+    with open_collection(settings, "examples", create=True) as col:
+        report = ingest(settings, col, [docs])
+        assert not report.failed, report.failed
+    col = open_collection(settings, "examples")
+    yield settings, col
+    col.close()
+
+
+@pytest.fixture(scope="module")
+def pipeline(kb) -> AnswerPipeline:
+    settings, col = kb
+    return AnswerPipeline(col, create_llm(settings), AnswerOptions(max_tokens=80))
+
+
+def _cited_docs(a: Answer) -> set[str]:
+    by_number = {s.number: s for s in a.sources}
+    return {Path(by_number[c.source].chunk.source).name for s in a.sentences for c in s.citations}
+
+
+def test_compression_keeps_the_answer_in_far_fewer_tokens(pipeline):
+    q = "How many vacation days do new employees get?"
+    compressed = pipeline.prepare(q)
+    whole = AnswerPipeline(pipeline.col, pipeline.llm, AnswerOptions(compress=False)).prepare(q)
+    count = pipeline.llm.count_tokens
+    tokens = [sum(count(m.content) for m in p.messages) for p in (compressed, whole)]
+    assert tokens[0] <= 0.6 * tokens[1], tokens
+    assert any("25 vacation days" in s.text for s in compressed.sources)
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_grounded_answer_with_verified_citation(pipeline):
+    a = pipeline.answer("How many vacation days do new employees get?")
+    assert not a.abstained and "25" in a.text
+    assert "handbook.md" in _cited_docs(a)
+    assert a.prompt_tokens > 0 and a.completion_tokens > 0 and a.timings["generate_s"] > 0
+
+
+@pytest.mark.model
+def test_off_topic_question_abstains_without_generating(pipeline):
+    a = pipeline.answer("Who won the 1966 FIFA World Cup final?")
+    assert a.abstained and a.text.startswith("The documents do not answer this")
+    assert "relevant enough" in a.abstain_reason and a.completion_tokens == 0 and a.sources
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_contradicting_sources_are_flagged(pipeline):
+    a = pipeline.answer("How many hours does a fully charged NW-7 run?")
+    assert a.contradictions, a
+    c = a.contradictions[0]
+    assert {"7", "9"} == set(c.values_a) | set(c.values_b)
+    assert "disagree" in a.text
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_streaming_gives_text_then_the_verified_answer(pipeline):
+    items = list(pipeline.stream("What is the hotel limit per night?"))
+    final = items[-1]
+    assert isinstance(final, Answer) and all(isinstance(i, str) for i in items[:-1])
+    assert "".join(items[:-1]).strip() == final.draft and "180" in final.text
+
+
+def test_bad_questions(pipeline):
+    with pytest.raises(SovragError, match="question: empty"):
+        pipeline.answer("   ")
+    with pytest.raises(SovragError, match="too long for the model's context"):
+        pipeline.answer("why " * 3000)
+
+
+def test_retrieval_vectors_are_unit_length(pipeline):
+    prep = pipeline.prepare("What is the warranty of the NW-7?")
+    assert prep.pool is not None and np.allclose(np.linalg.norm(prep.pool.vectors, axis=1), 1, atol=1e-4)

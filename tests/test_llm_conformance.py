@@ -1,0 +1,99 @@
+"""One conformance suite for every LLM backend: embedded llama.cpp, and the OpenAI-compatible HTTP client
+against a live OpenAI-compatible server on loopback (llama.cpp's own server, started by xllamacpp)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sovrag.config import Settings
+from sovrag.errors import GenerationError, ModelError
+from sovrag.generate import GenerationParams, Message, create_llm
+from sovrag.generate.llamacpp import LlamaCppLLM
+from sovrag.generate.openai_compat import OpenAICompatLLM
+
+from .conftest import MODELS_DIR
+
+pytestmark = pytest.mark.model
+
+
+@pytest.fixture(scope="module")
+def local_llm() -> LlamaCppLLM:
+    data = MODELS_DIR.parent / "sovrag-test-data"
+    llm = create_llm(Settings(data_dir=data, llm_context=1024))
+    assert isinstance(llm, LlamaCppLLM)
+    return llm
+
+
+@pytest.fixture(params=["llamacpp", "openai-http"])
+def llm(request, local_llm):
+    if request.param == "llamacpp":
+        return local_llm
+    return OpenAICompatLLM(local_llm.server.listening_address + "/v1", "qwen", api_key=local_llm._key,
+                           timeout=120, context=local_llm.context_tokens)
+
+
+CAPITAL = [Message("system", "Answer with one word."), Message("user", "What is the capital of France?")]
+
+
+def test_chat_answers_with_token_counts(llm):
+    g = llm.chat(CAPITAL, GenerationParams(max_tokens=8))
+    assert "paris" in g.text.lower()
+    assert g.prompt_tokens > 10 and 0 < g.completion_tokens <= 8
+    assert g.finish_reason in ("stop", "length") and g.seconds > 0
+
+
+def test_stream_yields_pieces_then_the_same_text(llm):
+    events = list(llm.stream([Message("user", "Count from 1 to 5, separated by commas.")],
+                             GenerationParams(max_tokens=24)))
+    pieces = [e.delta for e in events if e.done is None]
+    done = events[-1].done
+    assert done is not None and len(pieces) > 3
+    assert "".join(pieces) == done.text and "3" in done.text
+    assert done.completion_tokens == len(pieces) or done.completion_tokens > 0
+
+
+def test_max_tokens_and_determinism(llm):
+    msgs = [Message("user", "Write a long story about a robot.")]
+    a = llm.chat(msgs, GenerationParams(max_tokens=5))
+    b = llm.chat(msgs, GenerationParams(max_tokens=5))
+    assert a.finish_reason == "length" and a.completion_tokens == 5
+    assert a.text == b.text  # temperature 0, fixed seed
+
+
+def test_json_schema_constrains_the_output(llm):
+    schema = {"type": "object", "properties": {"city": {"type": "string"}, "population_millions":
+                                                {"type": "number"}}, "required": ["city", "population_millions"]}
+    g = llm.chat([Message("user", "Give the largest city of Japan and its population as JSON.")],
+                 GenerationParams(max_tokens=60, json_schema=schema))
+    data = json.loads(g.text)
+    assert set(data) == {"city", "population_millions"} and isinstance(data["population_millions"], int | float)
+
+
+def test_prompt_over_the_context_is_a_clear_error(llm):
+    huge = "word " * 3000
+    with pytest.raises(GenerationError, match="context"):
+        llm.chat([Message("user", huge)], GenerationParams(max_tokens=4))
+
+
+def test_count_tokens_is_close_to_the_engine(llm, local_llm):
+    text = "Northwind Robotics gives new employees 25 vacation days per year."
+    exact = local_llm.count_tokens(text)
+    assert 10 <= exact <= 20
+    assert abs(llm.count_tokens(text) - exact) <= exact * 0.5
+
+
+def test_missing_or_corrupt_gguf(tmp_path: Path):
+    with pytest.raises(ModelError, match="file not found"):
+        LlamaCppLLM(tmp_path / "nope.gguf", "x")
+    real = MODELS_DIR / "qwen2.5-coder-0.5b-instruct-q4_k_m" / "model.gguf"
+    cut = tmp_path / "cut.gguf"
+    with open(real, "rb") as f:
+        cut.write_bytes(f.read(1 << 20))
+    with pytest.raises(ModelError, match="cannot load it"):
+        LlamaCppLLM(cut, "cut")
+    (tmp_path / "text.gguf").write_text("hello")
+    with pytest.raises(ModelError, match="not a GGUF file"):
+        LlamaCppLLM(tmp_path / "text.gguf", "t")
