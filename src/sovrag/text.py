@@ -15,7 +15,7 @@ STOPWORDS = frozenset(
     been being am do does did done have has had having it its it's this that these those there here what which
     who whom whose when where why how not no nor so than too very can could should would may might must will
     shall i me my we our you your he him his she her they them their also just only such any all some each
-    both either neither more most other same own s t one""".split()
+    both either neither more most other same own s t one many much""".split()
 )
 
 

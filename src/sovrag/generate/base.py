@@ -24,9 +24,12 @@ class GenerationParams:
     stop: tuple[str, ...] = ()
     #: Constrain the output to JSON matching this schema (llama.cpp grammar / OpenAI json_schema).
     json_schema: dict[str, Any] | None = None
+    #: Backend-specific request fields passed through as they are (e.g. llama.cpp's cache_prompt).
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def request_fields(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"max_tokens": self.max_tokens, "temperature": self.temperature, "seed": self.seed}
+        body: dict[str, Any] = {"max_tokens": self.max_tokens, "temperature": self.temperature, "seed": self.seed,
+                                **self.extra}
         if self.stop:
             body["stop"] = list(self.stop)
         if self.json_schema is not None:

@@ -3,7 +3,8 @@
 Each sentence is scored by embedding similarity to the question plus a share of the question's content
 terms it contains (small embedders miss exact names and numbers that the words carry). Sentences are
 then picked MMR-style — relevance minus similarity to what is already picked — until the token budget is
-spent or no sentence scores at least half of the best one, and shown to the model in their original order, grouped by source.
+spent or no sentence scores at least half of the best one, and shown to the model in their original order,
+grouped by source.
 """
 
 from __future__ import annotations
