@@ -208,3 +208,9 @@ def test_persistence_across_reopen(backend_factory, embedder):
     hits = store.search(SearchQuery(q, embedder.embed([q])[0]), top_k=1, mode="hybrid")
     assert hits[0].chunk.doc_id == "astronomy"
     assert store.documents()["astronomy"].complete("v1")
+
+
+def test_hybrid_fuses_with_dbsf_by_default(backend_factory, embedder):
+    """DBSF beat every RRF setting on HaluEval + BoolQ (docs/benchmarks.md); both backends must use it."""
+    store = backend_factory().create("kb", embedder.dim, {})
+    assert store.fusion == "dbsf"

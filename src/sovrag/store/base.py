@@ -128,8 +128,25 @@ def check_search(query: SearchQuery, mode: str, top_k: int, dim: int) -> None:
             raise StoreError(f"query vector has {query.vector.shape[-1]} dims, the collection has {dim}")
 
 
+#: How hybrid search fuses the dense and BM25 candidate lists, inside the engine.
+#: "dbsf" (distribution-based score fusion) normalises each list's scores by its own mean +- 3 standard
+#: deviations and sums them, so a retriever that is clearly sure of its top hit keeps that lead; "rrf"
+#: (reciprocal rank fusion, 1 / (k + rank)) sees ranks only. On HaluEval-QA, BoolQ and their union DBSF
+#: beat RRF (k=60 and k=2) by 0.01-0.02 nDCG@10 on each (docs/benchmarks.md, "Retrieval quality").
+FUSIONS = ("dbsf", "rrf")
+DEFAULT_FUSION = "dbsf"
+DEFAULT_RRF_K = 60
+
+
+def check_fusion(fusion: str) -> str:
+    if fusion not in FUSIONS:
+        raise StoreError(f"fusion {fusion!r}: expected one of {', '.join(FUSIONS)}")
+    return fusion
+
+
 def prefetch_limit(top_k: int) -> int:
-    """How many candidates each retriever hands to fusion: deep enough that RRF can reorder."""
+    """How many candidates each retriever hands to fusion: deep enough that fusion can reorder, and
+    enough scores for DBSF to estimate each list's spread."""
     return max(4 * top_k, 50)
 
 

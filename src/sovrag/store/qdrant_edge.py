@@ -22,6 +22,8 @@ import qdrant_edge as qe
 from sovrag.errors import CollectionError, StoreError
 from sovrag.store import bm25
 from sovrag.store.base import (
+    DEFAULT_FUSION,
+    DEFAULT_RRF_K,
     DENSE,
     INDEXED_FIELDS,
     SPARSE,
@@ -31,6 +33,7 @@ from sovrag.store.base import (
     SearchQuery,
     aggregate_documents,
     check_collection_name,
+    check_fusion,
     check_search,
     check_vectors,
     prefetch_limit,
@@ -55,10 +58,13 @@ def to_filter(filters: Filters | None) -> qe.Filter | None:
 
 
 class EdgeStore:
-    def __init__(self, name: str, path: Path, dim: int, rrf_k: int = 60) -> None:
+    def __init__(
+        self, name: str, path: Path, dim: int, fusion: str = DEFAULT_FUSION, rrf_k: int = DEFAULT_RRF_K
+    ) -> None:
         self.name = name
         self.dim = dim
         self.path = path
+        self.fusion = check_fusion(fusion)
         self.rrf_k = rrf_k
         shard_dir = path / "shard"
         try:
@@ -137,7 +143,7 @@ class EdgeStore:
                     qe.Prefetch(limit=depth, query=dense, filter=flt),
                     qe.Prefetch(limit=depth, query=sparse, filter=flt),
                 ],
-                query=qe.Fusion.Rrf(k=self.rrf_k),
+                query=qe.Fusion.Dbsf() if self.fusion == "dbsf" else qe.Fusion.Rrf(k=self.rrf_k),
                 filter=flt,
                 with_payload=True,
             )

@@ -20,6 +20,8 @@ from qdrant_client.http.exceptions import UnexpectedResponse
 from sovrag.errors import CollectionError, StoreError
 from sovrag.store import bm25
 from sovrag.store.base import (
+    DEFAULT_FUSION,
+    DEFAULT_RRF_K,
     DENSE,
     INDEXED_FIELDS,
     SPARSE,
@@ -29,6 +31,7 @@ from sovrag.store.base import (
     SearchQuery,
     aggregate_documents,
     check_collection_name,
+    check_fusion,
     check_search,
     check_vectors,
     prefetch_limit,
@@ -56,10 +59,14 @@ def to_filter(filters: Filters | None) -> models.Filter | None:
 
 
 class QdrantServerStore:
-    def __init__(self, client: QdrantClient, name: str, dim: int, rrf_k: int = 60) -> None:
+    def __init__(
+        self, client: QdrantClient, name: str, dim: int, fusion: str = DEFAULT_FUSION,
+        rrf_k: int = DEFAULT_RRF_K,
+    ) -> None:
         self.client = client
         self.name = name
         self.dim = dim
+        self.fusion = check_fusion(fusion)
         self.rrf_k = rrf_k
 
     def upsert(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
@@ -132,7 +139,8 @@ class QdrantServerStore:
                 models.Prefetch(query=dense, using=DENSE, limit=depth, filter=flt),
                 models.Prefetch(query=sparse, using=SPARSE, limit=depth, filter=flt),
             ]
-            kwargs["query"] = models.RrfQuery(rrf=models.Rrf(k=self.rrf_k))
+            kwargs["query"] = (models.FusionQuery(fusion=models.Fusion.DBSF) if self.fusion == "dbsf"
+                               else models.RrfQuery(rrf=models.Rrf(k=self.rrf_k)))
         elif dense is not None:
             kwargs.update(query=dense, using=DENSE)
         else:
