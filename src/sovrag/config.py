@@ -56,6 +56,20 @@ class Settings:
 
 _ENV_PREFIX = "SOVRAG_"
 
+OPENAI_SCHEMES = ("openai", "openai+http", "openai+https")
+
+
+def parse_openai_spec(spec: str, what: str) -> tuple[str, str]:
+    """`openai://host:port/v1?model=NAME` (or openai+https://...) -> (base URL, model name)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    u = urlsplit(spec)
+    model = (parse_qs(u.query).get("model") or [""])[0]
+    if not model or not u.netloc:
+        raise ConfigError(f"{what} {spec!r}: expected openai://HOST:PORT/PATH?model=NAME")
+    http = "https" if u.scheme == "openai+https" else "http"
+    return f"{http}://{u.netloc}{u.path}", model
+
 
 def _coerce(s: Settings) -> Settings:
     values: dict[str, Any] = {}

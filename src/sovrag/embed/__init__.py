@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
-from sovrag.config import Settings
+from sovrag.config import OPENAI_SCHEMES, Settings, parse_openai_spec
 from sovrag.embed.base import Embedder, normalize
 from sovrag.embed.onnx import OnnxEmbedder
 from sovrag.embed.openai_compat import OpenAIEmbedder
@@ -53,13 +52,8 @@ def _build(settings: Settings, spec: str) -> Embedder:
             name = f"onnx:{m.name}"
         return OnnxEmbedder(model, tok, name, batch_size=settings.embed_batch_size,
                             threads=settings.embed_threads)
-    if scheme in ("openai", "openai+http", "openai+https"):
-        u = urlsplit(spec)
-        model = (parse_qs(u.query).get("model") or [""])[0]
-        if not model:
-            raise ConfigError(f"embedder {spec!r}: add ?model=NAME")
-        http = "https" if scheme == "openai+https" else "http"
-        base = f"{http}://{u.netloc}{u.path}"
+    if scheme in OPENAI_SCHEMES:
+        base, model = parse_openai_spec(spec, "embedder")
         key = os.environ.get("SOVRAG_EMBED_API_KEY") or os.environ.get("OPENAI_API_KEY")
         return OpenAIEmbedder(base, model, api_key=key, batch_size=settings.embed_batch_size)
     raise ConfigError(f"embedder {spec!r}: unknown kind {scheme!r} (expected onnx:... or openai://...)")

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
-from sovrag.config import Settings
+from sovrag.config import OPENAI_SCHEMES, Settings, parse_openai_spec
 from sovrag.errors import ConfigError
 from sovrag.generate.base import LLM, Generation, GenerationParams, Message, StreamEvent
 from sovrag.models import registry
@@ -45,15 +44,11 @@ def create_llm(settings: Settings, spec: str | None = None) -> LLM:
             path = registry.resolve_file(settings.models_dir, m.name, "model.gguf")
             name = f"llamacpp:{m.name}"
         return load_llamacpp(path, name, context=settings.llm_context, threads=settings.llm_threads)
-    if scheme in ("openai", "openai+http", "openai+https"):
+    if scheme in OPENAI_SCHEMES:
         from sovrag.generate.openai_compat import OpenAICompatLLM
 
-        u = urlsplit(spec)
-        model = (parse_qs(u.query).get("model") or [""])[0]
-        if not model:
-            raise ConfigError(f"llm {spec!r}: add ?model=NAME")
-        http = "https" if scheme == "openai+https" else "http"
+        base, model = parse_openai_spec(spec, "llm")
         key = os.environ.get("SOVRAG_LLM_API_KEY") or os.environ.get("OPENAI_API_KEY")
-        return OpenAICompatLLM(f"{http}://{u.netloc}{u.path}", model, api_key=key, timeout=settings.llm_timeout,
+        return OpenAICompatLLM(base, model, api_key=key, timeout=settings.llm_timeout,
                                context=settings.llm_context)
     raise ConfigError(f"llm {spec!r}: unknown kind {scheme!r} (expected llamacpp:... or openai://...)")

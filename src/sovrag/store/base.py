@@ -15,6 +15,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from sovrag.errors import CollectionError, StoreError
+from sovrag.store import bm25
 from sovrag.types import Chunk, ScoredChunk
 
 SearchMode = Literal["hybrid", "dense", "bm25"]
@@ -126,6 +127,33 @@ def check_search(query: SearchQuery, mode: str, top_k: int, dim: int) -> None:
             raise StoreError(f"search mode {mode!r} needs a query vector")
         if query.vector.shape[-1] != dim:
             raise StoreError(f"query vector has {query.vector.shape[-1]} dims, the collection has {dim}")
+
+
+@dataclass(frozen=True)
+class SearchPlan:
+    """What a search sends to the engine: a dense vector, BM25 query terms, or both (hybrid)."""
+
+    dense: list[float] | None
+    sparse: tuple[list[int], list[float]] | None
+
+    @property
+    def empty(self) -> bool:
+        return self.dense is None and self.sparse is None
+
+
+def plan_search(query: SearchQuery, mode: str, top_k: int, dim: int) -> SearchPlan:
+    """Validate a search and encode its query. A BM25 query of stop words only has no terms: hybrid then
+    runs dense alone, and bm25 mode has nothing to search (an empty plan)."""
+    check_search(query, mode, top_k, dim)
+    dense = None
+    if mode != "bm25":
+        assert query.vector is not None
+        dense = np.asarray(query.vector, dtype=np.float32).tolist()
+    sparse = None
+    if mode != "dense":
+        idx, val = bm25.encode_query(query.text)
+        sparse = (idx, val) if idx else None
+    return SearchPlan(dense, sparse)
 
 
 #: How hybrid search fuses the dense and BM25 candidate lists, inside the engine.

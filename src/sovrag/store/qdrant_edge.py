@@ -34,8 +34,8 @@ from sovrag.store.base import (
     aggregate_documents,
     check_collection_name,
     check_fusion,
-    check_search,
     check_vectors,
+    plan_search,
     prefetch_limit,
 )
 from sovrag.types import Chunk, ScoredChunk
@@ -122,19 +122,12 @@ class EdgeStore:
     def search(
         self, query: SearchQuery, top_k: int = 10, mode: SearchMode = "hybrid", filters: Filters | None = None
     ) -> list[ScoredChunk]:
-        check_search(query, mode, top_k, self.dim)
+        plan = plan_search(query, mode, top_k, self.dim)
+        if plan.empty:
+            return []
         flt = to_filter(filters)
-        dense = sparse = None
-        if mode != "bm25":
-            assert query.vector is not None
-            dense = qe.Query.Nearest(np.asarray(query.vector, dtype=np.float32).tolist(), using=DENSE)
-        if mode != "dense":
-            idx, val = bm25.encode_query(query.text)
-            if not idx:  # only stop words: BM25 has nothing to match
-                if mode == "bm25":
-                    return []
-            else:
-                sparse = qe.Query.Nearest(qe.SparseVector(idx, val), using=SPARSE)
+        dense = qe.Query.Nearest(plan.dense, using=DENSE) if plan.dense is not None else None
+        sparse = qe.Query.Nearest(qe.SparseVector(*plan.sparse), using=SPARSE) if plan.sparse else None
         if mode == "hybrid" and dense is not None and sparse is not None:
             depth = prefetch_limit(top_k)
             req = qe.QueryRequest(

@@ -32,8 +32,8 @@ from sovrag.store.base import (
     aggregate_documents,
     check_collection_name,
     check_fusion,
-    check_search,
     check_vectors,
+    plan_search,
     prefetch_limit,
 )
 from sovrag.types import Chunk, ScoredChunk
@@ -119,18 +119,12 @@ class QdrantServerStore:
     def search(
         self, query: SearchQuery, top_k: int = 10, mode: SearchMode = "hybrid", filters: Filters | None = None
     ) -> list[ScoredChunk]:
-        check_search(query, mode, top_k, self.dim)
+        plan = plan_search(query, mode, top_k, self.dim)
+        if plan.empty:
+            return []
         flt = to_filter(filters)
-        dense = sparse = None
-        if mode != "bm25":
-            assert query.vector is not None
-            dense = np.asarray(query.vector, dtype=np.float32).tolist()
-        if mode != "dense":
-            idx, val = bm25.encode_query(query.text)
-            if idx:
-                sparse = models.SparseVector(indices=idx, values=val)
-            elif mode == "bm25":
-                return []
+        dense = plan.dense
+        sparse = models.SparseVector(indices=plan.sparse[0], values=plan.sparse[1]) if plan.sparse else None
         kwargs: dict[str, Any] = {"collection_name": self.name, "limit": top_k, "with_payload": True,
                                   "query_filter": flt}
         if mode == "hybrid" and dense is not None and sparse is not None:

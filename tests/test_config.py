@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sovrag.config import Settings, load_settings, parse_openai_spec
+from sovrag.embed import OpenAIEmbedder, create_embedder
+from sovrag.errors import ConfigError
+from sovrag.generate import create_llm
+from sovrag.generate.openai_compat import OpenAICompatLLM
+from sovrag.store import open_backend
+
+
+def test_precedence_file_env_overrides(tmp_path: Path, monkeypatch):
+    cfg = tmp_path / "sovrag.toml"
+    cfg.write_text('[sovrag]\nchunk_tokens = 300\nstore = "qdrant-local::memory:"\n')
+    monkeypatch.setenv("SOVRAG_CHUNK_TOKENS", "250")
+    monkeypatch.setenv("SOVRAG_DATA_DIR", str(tmp_path / "d"))
+    s = load_settings(cfg, chunk_overlap=10)
+    assert (s.chunk_tokens, s.store, s.chunk_overlap, s.data_dir) == (250, "qdrant-local::memory:", 10,
+                                                                       tmp_path / "d")
+    assert s.models_dir == tmp_path / "d" / "models"
+
+
+def test_bad_settings_name_the_setting(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("SOVRAG_CHUNK_TOKENS", "lots")
+    with pytest.raises(ConfigError, match="chunk_tokens='lots'"):
+        load_settings()
+    monkeypatch.delenv("SOVRAG_CHUNK_TOKENS")
+    with pytest.raises(ConfigError, match="chunk_mode='pages'"):
+        load_settings(chunk_mode="pages")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("colour = 'blue'\n")
+    with pytest.raises(ConfigError, match=r"unknown settings \['colour'\]"):
+        load_settings(bad)
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings(tmp_path / "missing.toml")
+
+
+def test_spec_strings(tmp_path: Path):
+    assert parse_openai_spec("openai+https://api.example.com/v1?model=m", "llm") == ("https://api.example.com/v1", "m")
+    with pytest.raises(ConfigError, match="expected openai://"):
+        parse_openai_spec("openai://host/v1", "llm")
+    s = Settings(data_dir=tmp_path)
+    assert isinstance(create_embedder(s, "openai://127.0.0.1:9/v1?model=e"), OpenAIEmbedder)
+    assert isinstance(create_llm(s, "openai://127.0.0.1:9/v1?model=l"), OpenAICompatLLM)
+    for bad, fn in (("faiss:x", create_embedder), ("gpt:x", create_llm)):
+        with pytest.raises(ConfigError, match="unknown kind"):
+            fn(s, bad)
+    with pytest.raises(ConfigError, match="unknown kind 'redis'"):
+        open_backend("redis://x", tmp_path)
