@@ -14,8 +14,8 @@ over an hour; --files takes a seeded random sample of files.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
-import platform
 import random
 import subprocess
 import sys
@@ -48,12 +48,15 @@ def main() -> None:
     args = ap.parse_args()
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from datasets import machine
     from sovrag.collection import open_collection
     from sovrag.config import Settings
     from sovrag.ingest.sync import ingest
 
     root = linux_doc_root()
-    files = sorted(root.rglob("*.rst"))
+    # Debian ships most of the .rst files gzipped; the sample is unpacked into the private copy below.
+    files = sorted([*root.rglob("*.rst"), *root.rglob("*.rst.gz")])
     total_files = len(files)
     if args.files:
         files = sorted(random.Random(args.seed).sample(files, min(args.files, len(files))))
@@ -62,7 +65,10 @@ def main() -> None:
         for f in files:  # a private copy of the sample, so ingest walks exactly these files
             dest = corpus / f.relative_to(root)
             dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_bytes(f.read_bytes())
+            if f.suffix == ".gz":
+                dest.with_suffix("").write_bytes(gzip.decompress(f.read_bytes()))
+            else:
+                dest.write_bytes(f.read_bytes())
         data = Path(tmp) / "data"
         data.mkdir()
         (data / "models").symlink_to(Path.home() / ".cache" / "sovrag-test-models")
@@ -91,7 +97,7 @@ def main() -> None:
             resync = time.perf_counter() - t2
     n = report.chunks_written
     result = {
-        "date": time.strftime("%Y-%m-%d"), "machine": platform.processor() or platform.machine(),
+        "machine": machine(),
         "corpus": f"linux-doc-6.1 .rst, {len(files)} of {total_files} files (seed {args.seed})",
         "files_added": len(report.added), "files_failed": len(report.failed), "chunks": n,
         "e2e_seconds": round(e2e, 1), "e2e_chunks_per_s": round(n / e2e, 2),
