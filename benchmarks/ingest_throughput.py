@@ -50,6 +50,7 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from datasets import machine
+
     from sovrag.collection import open_collection
     from sovrag.config import Settings
     from sovrag.ingest.sync import ingest
