@@ -1,0 +1,91 @@
+"""The CLI as a user runs it: real commands on the example documents, through Typer's runner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from sovrag.cli import app
+
+from .conftest import MODELS_DIR
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "docs"
+
+
+@pytest.fixture
+def run(settings):
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(app, ["--data-dir", str(settings.data_dir), *args], catch_exceptions=False)
+
+    return invoke
+
+
+def test_ingest_search_and_collections(run, tmp_path: Path):
+    r = run("ingest", str(EXAMPLES), "--collection", "ex", "--json")
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.output)
+    assert report["added"] == 6 and report["failed"] == 0 and report["chunks"] > 6
+    r = run("ingest", str(EXAMPLES), "--collection", "ex")
+    assert r.exit_code == 0 and "0 added, 0 updated, 6 unchanged" in r.output
+
+    r = run("search", "What is the maximum payload of the NW-7?", "-c", "ex", "--json", "-k", "3")
+    hits = json.loads(r.output)
+    assert len(hits) == 3 and [h["rank"] for h in hits] == [1, 2, 3]
+    assert any(h["source"].endswith("product-faq.html") and "12 kg" in h["text"] for h in hits)
+    r = run("search", "password length", "-c", "ex", "--filter", "format=pdf", "--json")
+    hits = json.loads(r.output)
+    assert hits and all(h["source"].endswith(".pdf") and h["page"] >= 1 for h in hits)
+    r = run("search", "password length", "-c", "ex", "--mode", "bm25")
+    assert r.exit_code == 0 and "security-policy.pdf, page" in r.output
+
+    r = run("collections", "list")
+    assert "ex" in r.output and "onnx:minilm-l6-v2" in r.output
+    r = run("collections", "delete", "ex", "--yes")
+    assert r.exit_code == 0
+    r = run("search", "anything", "-c", "ex")
+    assert r.exit_code == 1 and "collection 'ex': does not exist" in r.output
+
+
+def test_failed_files_give_exit_3_and_name_the_file(run, tmp_path: Path):
+    (tmp_path / "ok.md").write_text("# Fine\n\nA perfectly good document.\n")
+    (tmp_path / "bad.txt").write_bytes(b"\x00\x00binary")
+    r = run("ingest", str(tmp_path), "--collection", "mixed")
+    assert r.exit_code == 3
+    assert "1 added" in r.output and "bad.txt: binary content" in " ".join(r.output.split())
+
+
+def test_usage_errors_are_one_clear_line(run):
+    r = run("search", "x", "-c", "nope", "--mode", "fuzzy")
+    assert r.exit_code == 1 and "error:" in r.output
+    r = run("ingest", "/definitely/missing", "--collection", "c", "--chunk-mode", "pages")
+    assert r.exit_code == 1 and "chunk_mode='pages'" in r.output
+
+
+def test_models_list_shows_cache_state(run):
+    r = run("models", "list")
+    assert r.exit_code == 0 and "minilm-l6-v2" in r.output and "ready" in r.output
+    assert r.output.count(" llm ") == 2  # the two bundled LLMs
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_ask_json_gives_a_cited_answer(run):
+    assert run("ingest", str(EXAMPLES), "--collection", "ex").exit_code == 0
+    r = run("ask", "How many vacation days do new employees get?", "-c", "ex", "--json", "--max-tokens", "60")
+    assert r.exit_code == 0, r.output
+    answer = json.loads(r.output)
+    assert not answer["abstained"] and "25" in answer["text"]
+    cited = {c["source"] for s in answer["sentences"] for c in s["citations"]}
+    sources = {s["number"]: s["chunk"]["source"] for s in answer["sources"]}
+    assert any(sources[n].endswith("handbook.md") for n in cited)
+    r = run("ask", "   ", "-c", "ex")
+    assert r.exit_code == 1 and "question: empty" in r.output
+
+
+def test_models_dir_is_shared(settings):
+    assert (settings.data_dir / "models").resolve() == MODELS_DIR.resolve()
