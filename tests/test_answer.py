@@ -155,3 +155,12 @@ def test_bad_questions(pipeline):
 def test_retrieval_vectors_are_unit_length(pipeline):
     prep = pipeline.prepare("What is the warranty of the NW-7?")
     assert prep.pool is not None and np.allclose(np.linalg.norm(prep.pool.vectors, axis=1), 1, atol=1e-4)
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_multi_document_question_cites_each_document(pipeline):
+    a = pipeline.answer("What is the hotel limit per night, and how many characters must a password have?")
+    assert not a.abstained, a.abstain_reason
+    assert "180" in a.text and "14" in a.text
+    assert {"expense-policy.docx", "security-policy.pdf"} <= _cited_docs(a), a.text

@@ -7,12 +7,15 @@ answer sentence and every source, support is the best over the source's sentence
 
 where coverage is the share of the claim's content terms found in the source (numbers must match
 exactly: a claim whose number the source lacks gets no support from it) and cosine is the embedding
-similarity of the claim and the source sentence. A citation is kept when its support reaches the
+similarity of the claim and the source sentence. A compound sentence that joins facts from several
+sources ("the hotel limit is 180 EUR, and passwords need 14 characters") is split into clauses, and is
+supported when each clause is. A citation is kept when its support reaches the
 threshold; a supporting source the model did not cite is added; a sentence no source backs is marked.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -57,6 +60,14 @@ def support(claim: str, claim_vec: np.ndarray, src: SourceSentences) -> tuple[fl
     return whole, src.sentences[best]
 
 
+_CLAUSE = re.compile(r",?\s+(?:and|but|while|whereas)\s+|;\s+|,\s+(?=(?:a|an|the|its|their)\s)", re.IGNORECASE)
+
+
+def clauses(claim: str) -> list[str]:
+    """The parts of a compound sentence that each state something ('X is 180 EUR, and Y is 14')."""
+    return [c.strip() for c in _CLAUSE.split(claim) if len(content_terms(c)) >= 2]
+
+
 def is_claim(sentence: str) -> bool:
     """Sentences with something to verify (not 'Here is what I found:')."""
     return len(content_terms(strip_citations(sentence))) >= 1
@@ -84,8 +95,27 @@ def verify(answer: str, sources: Sequence[SourceSentences], embedder: Embedder,
             best = max(scored, key=lambda n: scored[n][0], default=None)
             if best is not None and scored[best][0] >= threshold:
                 kept = [Citation(best, round(scored[best][0], 3), scored[best][1], False)]
+        if not kept:
+            kept = _support_by_clauses(claim, by_number, embedder, threshold, set(cited))
         out.append(AnswerSentence(claim, tuple(kept), supported=bool(kept), rejected=rejected))
     return out
+
+
+def _support_by_clauses(claim: str, sources: dict[int, SourceSentences], embedder: Embedder,
+                        threshold: float, cited: set[int]) -> list[Citation]:
+    """A sentence joining facts of several sources is supported when each of its clauses is."""
+    parts = clauses(claim)
+    if len(parts) < 2:
+        return []
+    found: dict[int, Citation] = {}
+    for part, vec in zip(parts, embedder.embed(parts), strict=True):
+        scored = {n: support(part, vec, s) for n, s in sources.items()}
+        best = max(scored, key=lambda n: scored[n][0])
+        if scored[best][0] < threshold:
+            return []
+        if best not in found or found[best].support < scored[best][0]:
+            found[best] = Citation(best, round(scored[best][0], 3), scored[best][1], best in cited)
+    return sorted(found.values(), key=lambda c: c.source)
 
 
 def source_sentences(number: int, text: str, embedder: Embedder) -> SourceSentences:
