@@ -14,7 +14,16 @@ install: $(BIN)/python
 	$(BIN)/pip install -q -e .
 
 dev: $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev]'
+
+# Benchmarks (see docs/benchmarks.md); faiss is only needed as the search-latency floor.
+bench: $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev,bench]'
+	$(BIN)/python benchmarks/retrieval_quality.py
+	$(BIN)/python benchmarks/search_latency.py
+	$(BIN)/python benchmarks/ingest_throughput.py
+	$(BIN)/python benchmarks/abstention_calibration.py
+	$(BIN)/python benchmarks/answer_quality.py
 
 # The main job on the embedded defaults: fetch the bundled models, ingest examples/docs, search them,
 # and answer a question with citations from the local LLM.

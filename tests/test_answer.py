@@ -164,3 +164,12 @@ def test_multi_document_question_cites_each_document(pipeline):
     assert not a.abstained, a.abstain_reason
     assert "180" in a.text and "14" in a.text
     assert {"expense-policy.docx", "security-policy.pdf"} <= _cited_docs(a), a.text
+
+
+def test_clause_splitting():
+    from sovrag.answer.verify import clauses
+
+    assert clauses("The hotel limit is 180 EUR, and passwords need 14 characters.") == [
+        "The hotel limit is 180 EUR", "passwords need 14 characters."]
+    # "Salt" alone states nothing: the sentence is not treated as two claims.
+    assert len(clauses("Salt and pepper are served.")) < 2
