@@ -330,3 +330,32 @@ def collections_delete(ctx: typer.Context, name: str,
     except SovragError as e:
         _fail(e)
     out.print(f"deleted collection {name}")
+
+
+# ---------------------------------------------------------------- serve
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Interface to listen on (0.0.0.0 for all)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on")] = 8000,
+    llm: Annotated[str | None, typer.Option(help="LLM spec [env SOVRAG_LLM]")] = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info",
+) -> None:
+    """Serve the OpenAI-compatible RAG API (needs SOVRAG_ADMIN_KEY; limits from SOVRAG_SERVE_*)."""
+    import uvicorn
+
+    from sovrag.serve import create_app
+    from sovrag.serve.metrics import JsonFormatter
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(getattr(logging, log_level.upper(), logging.INFO))
+    try:
+        application = create_app(_settings(ctx).with_overrides(llm=llm))
+    except SovragError as e:
+        _fail(e)
+        return
+    uvicorn.run(application, host=host, port=port, log_level=log_level.lower(), access_log=False,
+                log_config=None, timeout_graceful_shutdown=60)

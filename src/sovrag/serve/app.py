@@ -1,0 +1,100 @@
+"""The FastAPI app: OpenAI-compatible RAG over each tenant's collections, plus admin, jobs and operations.
+
+`create_app(settings)` wires the parts; `sovrag serve` runs it under uvicorn. Startup opens the server
+database and the default embedder; the LLM is loaded on the first chat (or passed in, for tests).
+Shutdown stops accepting jobs, gives the running one a grace period, then closes the collections.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+import anyio
+from fastapi import Depends, FastAPI
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from sovrag import __version__
+from sovrag.config import Settings
+from sovrag.embed import create_embedder
+from sovrag.generate import LLM
+from sovrag.serve import auth, collections, documents, jobs, openai_routes
+from sovrag.serve.context import ServerContext, get_ctx
+from sovrag.serve.db import Database
+from sovrag.serve.errors import install_error_handlers
+from sovrag.serve.llm import LLMGate
+from sovrag.serve.metrics import Metrics, RequestMiddleware
+from sovrag.serve.options import ServerOptions
+
+log = logging.getLogger("sovrag.serve")
+
+
+def create_app(settings: Settings, llm: LLM | None = None, options: ServerOptions | None = None) -> FastAPI:
+    """The app; `options` default to SOVRAG_SERVE_* / SOVRAG_ADMIN_KEY from the environment."""
+    opts = (options or ServerOptions.from_env()).check()
+    metrics = Metrics()
+    holder: dict[str, ServerContext] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = opts.threadpool
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        db = Database(settings.data_dir / "server.db")
+        cols = collections.TenantCollections(settings)
+        ctx = ServerContext(
+            settings=settings, options=opts, db=db, keys=auth.KeyStore(db), limiter=auth.RateLimiter(),
+            collections=cols, jobs=jobs.JobRunner(settings, db, cols, metrics),
+            llm=LLMGate(settings, llm, opts.llm_queue_max, on_depth=metrics.llm_queue.set,
+                        on_tokens=metrics.add_tokens),
+            metrics=metrics,
+        )
+        app.state.ctx = holder["ctx"] = ctx
+        await anyio.to_thread.run_sync(create_embedder, settings)  # fail at start, not on the first request
+        log.info("sovrag %s serving data dir %s", __version__, settings.data_dir)
+        try:
+            yield
+        finally:
+            log.info("shutting down: waiting up to %.0f s for the running ingestion job", opts.shutdown_grace_s)
+            await anyio.to_thread.run_sync(ctx.jobs.shutdown, opts.shutdown_grace_s)
+            cols.close()
+            db.close()
+
+    app = FastAPI(title="sovrag", version=__version__, lifespan=lifespan,
+                  description="Self-hosted RAG with an OpenAI-compatible API. Chat with `model: rag:<collection>` "
+                  "for grounded, cited answers; authenticate with `Authorization: Bearer <tenant key>`.")
+    install_error_handlers(app)
+    for router in (auth.admin_router, openai_routes.router, collections.router, documents.router, jobs.router):
+        app.include_router(router)
+
+    @app.get("/healthz", tags=["operations"])
+    def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], response_model=None)
+    def readyz() -> dict[str, Any] | JSONResponse:
+        """Ready for traffic: database open, ingestion worker alive, not shutting down."""
+        ctx = holder.get("ctx")
+        checks = {"database": ctx is not None, "ingest_worker": bool(ctx and ctx.jobs.alive)}
+        body = {"status": "ready" if all(checks.values()) else "not ready", "checks": checks,
+                "llm_loaded": bool(ctx and ctx.llm.loaded), "llm_queue_depth": ctx.llm.waiting if ctx else 0}
+        return body if all(checks.values()) else JSONResponse(body, status_code=503)
+
+    @app.get("/metrics", tags=["operations"], response_class=Response)
+    def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/v1/tenant", tags=["collections"])
+    def whoami(me: auth.Tenant, ctx: Annotated[ServerContext, Depends(get_ctx)]) -> dict[str, Any]:
+        """The calling key's tenant."""
+        return {**ctx.keys.tenant(me.tenant_id), "key_id": me.key_id}
+
+    def limit_for(path: str) -> int:
+        mb = opts.max_upload_request_mb if path.endswith("/documents") else opts.max_json_mb
+        return int(mb * 2**20)
+
+    app.add_middleware(RequestMiddleware, metrics=metrics, limit_for=limit_for, routes=app.routes)
+    return app

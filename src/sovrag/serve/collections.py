@@ -1,0 +1,187 @@
+"""Collections per tenant, and the collection and search routes.
+
+A tenant's collection `name` is stored as `t<tenant id>--<name>` in the store, so every lookup goes
+through the tenant's own prefix: another tenant's collection is simply not found (404), and retrieval
+can never reach it. The API only ever shows the user-facing name.
+
+The embedded store allows one open handle per collection, so open collections are kept in one shared
+cache, used by requests and ingestion jobs alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import anyio
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field, StrictInt, StrictStr
+
+from sovrag.collection import Collection, open_collection
+from sovrag.config import Settings
+from sovrag.errors import CollectionError
+from sovrag.retrieve import search
+from sovrag.serve.auth import Tenant
+from sovrag.serve.context import ServerContext, get_ctx
+from sovrag.serve.errors import APIError
+from sovrag.store import open_backend
+from sovrag.store.base import check_collection_name
+from sovrag.types import Chunk
+
+MAX_INTERNAL_NAME = 64
+
+
+def public_doc_id(doc_id: str) -> str:
+    """Documents are keyed by their stored path; clients see a stable opaque id instead."""
+    return "doc_" + hashlib.sha256(doc_id.encode()).hexdigest()[:24]
+
+
+class TenantCollections:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.backend = open_backend(settings.store, settings.data_dir)
+        self._open: dict[str, Collection] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def prefix(tenant_id: int) -> str:
+        return f"t{tenant_id}--"
+
+    def internal(self, tenant_id: int, name: str, status: int = 404) -> str:
+        """The store name of a tenant's collection; an invalid name is a 400 on create, else not found."""
+        try:
+            check_collection_name(name)
+        except CollectionError as e:
+            if status == 404:
+                raise APIError(404, f"collection {name!r}: not found", code="collection_not_found") from e
+            raise APIError(400, str(e), code="invalid_collection_name", param="name") from e
+        internal = self.prefix(tenant_id) + name
+        if len(internal) > MAX_INTERNAL_NAME:
+            longest = MAX_INTERNAL_NAME - len(self.prefix(tenant_id))
+            raise APIError(status, f"collection name {name!r}: longer than {longest} characters",
+                           code="invalid_collection_name" if status == 400 else "collection_not_found", param="name")
+        return internal
+
+    def files_dir(self, tenant_id: int, name: str) -> Path:
+        return self.settings.data_dir / "tenants" / str(tenant_id) / "files" / check_collection_name(name)
+
+    def names(self, tenant_id: int) -> list[str]:
+        p = self.prefix(tenant_id)
+        return [n[len(p):] for n in self.backend.list() if n.startswith(p)]
+
+    def create(self, tenant_id: int, name: str) -> Collection:
+        internal = self.internal(tenant_id, name, status=400)
+        with self._lock:
+            if internal in self._open or self.backend.exists(internal):
+                raise APIError(409, f"collection {name!r}: already exists", code="collection_exists", param="name")
+            col = open_collection(self.settings, internal, create=True)
+            self._open[internal] = col
+        self.files_dir(tenant_id, name).mkdir(parents=True, exist_ok=True)
+        return col
+
+    def get(self, tenant_id: int, name: str) -> Collection:
+        internal = self.internal(tenant_id, name)
+        with self._lock:
+            col = self._open.get(internal)
+            if col is None:
+                if not self.backend.exists(internal):
+                    raise APIError(404, f"collection {name!r}: not found", code="collection_not_found")
+                col = open_collection(self.settings, internal)
+                self._open[internal] = col
+            return col
+
+    def drop(self, tenant_id: int, name: str) -> None:
+        internal = self.internal(tenant_id, name)
+        with self._lock:
+            if not self.backend.exists(internal):
+                raise APIError(404, f"collection {name!r}: not found", code="collection_not_found")
+            col = self._open.pop(internal, None)
+            if col is not None:
+                col.close()
+            self.backend.drop(internal)
+        shutil.rmtree(self.files_dir(tenant_id, name), ignore_errors=True)
+
+    def describe(self, tenant_id: int, name: str) -> dict[str, Any]:
+        col = self.get(tenant_id, name)
+        return {"object": "collection", "name": name, "chunks": col.store.count(),
+                "documents": len(col.store.documents()), "embedder": col.meta.get("embedder"),
+                "created": col.meta.get("created")}
+
+    def close(self) -> None:
+        with self._lock:
+            for col in self._open.values():
+                col.close()
+            self._open.clear()
+            self.backend.close()
+
+
+def chunk_view(chunk: Chunk) -> dict[str, Any]:
+    """A chunk as clients see it: file name instead of the server path, opaque document id."""
+    meta = {k: v for k, v in chunk.metadata.items() if k not in ("version", "chunk_count")}
+    return {"id": chunk.id, "document_id": public_doc_id(chunk.doc_id), "source": Path(chunk.source).name,
+            "title": chunk.title, "page": chunk.page, "headings": list(chunk.headings), "chunk_index": chunk.index,
+            "text": chunk.text, "metadata": meta}
+
+
+# ------------------------------------------------------------------ routes
+router = APIRouter(prefix="/v1", tags=["collections"])
+Ctx = Annotated[ServerContext, Depends(get_ctx)]
+
+
+class CollectionIn(BaseModel):
+    name: StrictStr = Field(min_length=1, max_length=64)
+
+
+FilterValue = StrictStr | StrictInt | list[StrictStr | StrictInt]
+
+
+class SearchIn(BaseModel):
+    query: StrictStr = Field(min_length=1, max_length=4000)
+    top_k: StrictInt = Field(default=5, ge=1, le=100)
+    mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
+    filters: dict[str, FilterValue] | None = None
+
+
+@router.post("/collections", status_code=201)
+def create_collection(body: CollectionIn, me: Tenant, ctx: Ctx) -> dict[str, Any]:
+    ctx.collections.create(me.tenant_id, body.name)
+    return ctx.collections.describe(me.tenant_id, body.name)
+
+
+@router.get("/collections")
+def list_collections(me: Tenant, ctx: Ctx) -> dict[str, Any]:
+    return {"object": "list",
+            "data": [ctx.collections.describe(me.tenant_id, n) for n in ctx.collections.names(me.tenant_id)]}
+
+
+@router.get("/collections/{name}")
+def get_collection(name: str, me: Tenant, ctx: Ctx) -> dict[str, Any]:
+    return ctx.collections.describe(me.tenant_id, name)
+
+
+@router.delete("/collections/{name}")
+def delete_collection(name: str, me: Tenant, ctx: Ctx) -> dict[str, Any]:
+    ctx.collections.internal(me.tenant_id, name)
+    if ctx.jobs.active(me.tenant_id, name):
+        raise APIError(409, f"collection {name!r}: an ingestion job is queued or running; delete it when the job "
+                       "is done", code="collection_busy")
+    ctx.collections.drop(me.tenant_id, name)
+    ctx.db.run("DELETE FROM files WHERE tenant_id = ? AND collection = ?", (me.tenant_id, name))
+    return {"object": "collection.deleted", "name": name, "deleted": True}
+
+
+@router.post("/collections/{name}/search")
+async def search_collection(name: str, body: SearchIn, me: Tenant, ctx: Ctx) -> dict[str, Any]:
+    def run() -> list[dict[str, Any]]:
+        col = ctx.collections.get(me.tenant_id, name)
+        hits = search(col, body.query, top_k=body.top_k, mode=body.mode, filters=body.filters)
+        return [{"rank": h.rank, "score": h.score, **chunk_view(h.chunk)} for h in hits]
+
+    t0 = time.perf_counter()
+    data = await anyio.to_thread.run_sync(run)
+    return {"object": "list", "collection": name, "query": body.query, "mode": body.mode, "data": data,
+            "seconds": round(time.perf_counter() - t0, 4)}

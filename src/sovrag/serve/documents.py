@@ -1,0 +1,188 @@
+"""Document routes: multipart upload (a batch, ingested as a background job), list, fetch, delete.
+
+Uploaded files are kept under data_dir/tenants/<id>/files/<collection>/ with sanitised names (the base
+name only, safe characters), so a client-chosen name can never write outside that folder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from pathlib import Path
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Depends, Request
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from sovrag.ingest.loaders import SUPPORTED_EXTENSIONS
+from sovrag.serve.auth import Tenant
+from sovrag.serve.collections import public_doc_id
+from sovrag.serve.context import ServerContext, get_ctx
+from sovrag.serve.db import now
+from sovrag.serve.errors import APIError
+
+router = APIRouter(prefix="/v1", tags=["documents"])
+Ctx = Annotated[ServerContext, Depends(get_ctx)]
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
+_COPY_CHUNK = 1 << 20
+
+UPLOAD_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {"multipart/form-data": {"schema": {
+            "type": "object", "required": ["files"],
+            "properties": {"files": {"type": "array", "items": {"type": "string", "format": "binary"}}},
+        }}},
+    }
+}
+
+
+def safe_name(raw: str | None) -> str:
+    """The base name only ('../../etc/x.md' -> 'x.md'), unsafe characters replaced, no leading dots."""
+    base = (raw or "").replace("\\", "/").rsplit("/", 1)[-1]
+    base = _UNSAFE.sub("_", base).strip(" .")
+    stem, dot, ext = base.rpartition(".")
+    if len(base) > 200:
+        base = (stem[: 190 - len(ext)] + dot + ext) if dot else base[:200]
+    return base
+
+
+def _save(upload: UploadFile, target: Path) -> None:
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
+    upload.file.seek(0)
+    with open(tmp, "wb") as f:
+        while block := upload.file.read(_COPY_CHUNK):
+            f.write(block)
+    os.replace(tmp, target)
+
+
+@router.post("/collections/{name}/documents", status_code=202, openapi_extra=UPLOAD_SCHEMA)
+async def upload_documents(name: str, request: Request, me: Tenant, ctx: Ctx) -> dict[str, Any]:
+    """Upload one or more files (field `files`); ingestion runs as a job: poll GET /v1/jobs/{id}."""
+    opts = ctx.options
+    await anyio.to_thread.run_sync(ctx.collections.get, me.tenant_id, name)  # 404 before reading the body
+    if ctx.jobs.closing:
+        raise APIError(503, "the server is shutting down and accepts no uploads", code="shutting_down")
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise APIError(415, "upload: send the files as multipart/form-data in the field 'files'",
+                       code="unsupported_media_type")
+    try:
+        form = await request.form(max_files=opts.max_upload_files, max_fields=opts.max_upload_files + 10)
+    except StarletteHTTPException as e:
+        status = 413 if "Too many files" in str(e.detail) else 400
+        raise APIError(status, f"upload: {e.detail} (max_upload_files={opts.max_upload_files})",
+                       code="too_many_files" if status == 413 else "invalid_multipart") from e
+    try:
+        uploads = [v for _, v in form.multi_items() if isinstance(v, UploadFile)]
+        if not uploads:
+            raise APIError(400, "upload: no files; send them as multipart/form-data in the field 'files'",
+                           code="no_files", param="files")
+        per_file = int(opts.max_upload_file_mb * 2**20)
+        results: list[dict[str, Any]] = []
+        accepted: list[tuple[UploadFile, str]] = []
+        seen: set[str] = set()
+        for up in uploads:
+            stored = safe_name(up.filename)
+            size = up.size if up.size is not None else 0
+            entry: dict[str, Any] = {"filename": up.filename, "name": stored, "bytes": size}
+            ext = Path(stored).suffix.lower()
+            if not stored or not ext:
+                entry.update(status="rejected", code="invalid_file_name",
+                             reason=f"file name {up.filename!r}: needs a name with an extension")
+            elif ext not in SUPPORTED_EXTENSIONS:
+                entry.update(status="rejected", code="unsupported_file_type",
+                             reason=f"file {stored!r}: type {ext} is not supported (supported: "
+                             f"{', '.join(sorted(SUPPORTED_EXTENSIONS))})")
+            elif size > per_file:
+                entry.update(status="rejected", code="file_too_large",
+                             reason=f"file {stored!r}: {size / 2**20:.2f} MB, over the "
+                             f"{opts.max_upload_file_mb:g} MB limit per file")
+            elif stored in seen:
+                entry.update(status="rejected", code="duplicate_file_name",
+                             reason=f"file {stored!r}: sent twice in one upload")
+            else:
+                entry["status"] = "accepted"
+                accepted.append((up, stored))
+                seen.add(stored)
+            results.append(entry)
+        if not accepted:
+            codes = {r["code"] for r in results}
+            status = 415 if codes == {"unsupported_file_type"} else 413 if codes == {"file_too_large"} else 400
+            raise APIError(status, "upload: no file accepted: " + "; ".join(r["reason"] for r in results),
+                           code=results[0]["code"] if len(codes) == 1 else "no_file_accepted", param="files")
+        folder = ctx.collections.files_dir(me.tenant_id, name)
+
+        def store_files() -> list[Path]:
+            folder.mkdir(parents=True, exist_ok=True)
+            paths = []
+            for up, stored in accepted:
+                target = (folder / stored).resolve()
+                if target.parent != folder.resolve():  # belt and braces: safe_name already forbids this
+                    raise APIError(400, f"file name {stored!r}: not allowed", code="invalid_file_name")
+                _save(up, target)
+                ctx.db.run("INSERT OR REPLACE INTO files(tenant_id, collection, doc_id, name, bytes, uploaded) "
+                           "VALUES (?, ?, ?, ?, ?, ?)",
+                           (me.tenant_id, name, str(target), stored, target.stat().st_size, now()))
+                paths.append(target)
+            return paths
+
+        paths = await anyio.to_thread.run_sync(store_files)
+    finally:
+        await form.close()
+    job_id = ctx.jobs.submit(me.tenant_id, name, paths)
+    return {"object": "ingestion.job", "id": job_id, "state": "queued", "collection": name,
+            "files_total": len(paths), "files": results}
+
+
+def _documents(ctx: ServerContext, tenant_id: int, name: str) -> list[dict[str, Any]]:
+    col = ctx.collections.get(tenant_id, name)
+    states = col.store.documents()
+    rows = {r["doc_id"]: r for r in ctx.db.all("SELECT * FROM files WHERE tenant_id = ? AND collection = ?",
+                                                (tenant_id, name))}
+    out = []
+    for doc_id, st in sorted(states.items()):
+        row = rows.get(doc_id, {})
+        out.append({"object": "document", "id": public_doc_id(doc_id), "name": row.get("name") or Path(doc_id).name,
+                    "title": row.get("title", ""), "format": row.get("format", ""), "bytes": row.get("bytes"),
+                    "chunks": sum(st.versions.values()), "uploaded": row.get("uploaded"), "_doc_id": doc_id})
+    return out
+
+
+def _find(ctx: ServerContext, tenant_id: int, name: str, document_id: str) -> dict[str, Any]:
+    for doc in _documents(ctx, tenant_id, name):
+        if doc["id"] == document_id:
+            return doc
+    raise APIError(404, f"document {document_id!r}: not found in collection {name!r}", code="document_not_found")
+
+
+def _public(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if not k.startswith("_")}
+
+
+@router.get("/collections/{name}/documents")
+def list_documents(name: str, me: Tenant, ctx: Ctx) -> dict[str, Any]:
+    return {"object": "list", "data": [_public(d) for d in _documents(ctx, me.tenant_id, name)]}
+
+
+@router.get("/collections/{name}/documents/{document_id}")
+def get_document(name: str, document_id: str, me: Tenant, ctx: Ctx) -> dict[str, Any]:
+    return _public(_find(ctx, me.tenant_id, name, document_id))
+
+
+@router.delete("/collections/{name}/documents/{document_id}")
+def delete_document(name: str, document_id: str, me: Tenant, ctx: Ctx) -> dict[str, Any]:
+    doc = _find(ctx, me.tenant_id, name, document_id)
+    col = ctx.collections.get(me.tenant_id, name)
+    col.store.delete_document(doc["_doc_id"])
+    col.store.flush()
+    ctx.db.run("DELETE FROM files WHERE tenant_id = ? AND collection = ? AND doc_id = ?",
+               (me.tenant_id, name, doc["_doc_id"]))
+    folder = ctx.collections.files_dir(me.tenant_id, name).resolve()
+    path = Path(doc["_doc_id"])
+    if path.parent == folder:
+        path.unlink(missing_ok=True)
+    return {"object": "document.deleted", "id": document_id, "deleted": True}

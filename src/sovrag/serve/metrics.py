@@ -1,0 +1,160 @@
+"""Prometheus metrics, request ids, structured request logs and request-body limits, as one ASGI middleware.
+
+A pure ASGI middleware (not BaseHTTPMiddleware) so streamed responses pass through untouched and a
+client disconnect reaches the route.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.routing import Match
+
+from sovrag.serve.errors import error_body
+
+log = logging.getLogger("sovrag.serve.access")
+
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("sovrag_request_id", default="")
+_GOOD_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class Metrics:
+    """One registry per app, so several apps (tests) never collide in the global one."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("sovrag_http_requests_total", "HTTP requests", ["route", "method", "status"],
+                                registry=r)
+        self.latency = Histogram("sovrag_http_request_seconds", "HTTP request latency (to the last byte)",
+                                 ["route", "method"], registry=r,
+                                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120))
+        self.tokens = Counter("sovrag_llm_tokens_total", "LLM tokens", ["kind"], registry=r)
+        self.llm_queue = Gauge("sovrag_llm_queue_depth", "Chat requests waiting for the local LLM", registry=r)
+        self.jobs_running = Gauge("sovrag_ingest_jobs_in_progress", "Ingestion jobs queued or running",
+                                  registry=r)
+        self.files = Counter("sovrag_ingest_files_total", "Files processed by ingestion jobs", ["status"],
+                             registry=r)
+
+    def add_tokens(self, prompt: int, completion: int) -> None:
+        self.tokens.labels("prompt").inc(prompt)
+        self.tokens.labels("completion").inc(completion)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, with the request id of the request being served."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": round(record.created, 3), "level": record.levelname.lower(), "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        rid = getattr(record, "request_id", None) or request_id_var.get()
+        if rid:
+            out["request_id"] = rid
+        for key in ("method", "path", "route", "status", "ms", "tenant_id", "bytes_in"):
+            if hasattr(record, key):
+                out[key] = getattr(record, key)
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class RequestMiddleware:
+    """Request id (X-Request-ID in and out), body size limits, access log line, metrics."""
+
+    def __init__(self, app: Any, metrics: Metrics, limit_for: Callable[[str], int], routes: list[Any]) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.limit_for = limit_for
+        self.routes = routes  # the app's route table: metric labels are route templates, never raw paths
+
+    def _route(self, scope: Scope) -> str:
+        path = getattr(scope.get("route"), "path", None)  # set by the router on recent Starlette/FastAPI
+        if isinstance(path, str):
+            return path
+        for route in self.routes:
+            if isinstance(getattr(route, "path", None), str) and route.matches(scope)[0] == Match.FULL:
+                return str(route.path)
+        return "unmatched"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        given = headers.get("x-request-id", "")
+        rid = given if _GOOD_ID.match(given) else "req_" + secrets.token_hex(8)
+        scope.setdefault("state", {})["request_id"] = rid
+        token = request_id_var.set(rid)
+        t0 = time.perf_counter()
+        status = 500
+        started = False
+        limit = self.limit_for(scope["path"])
+        received = 0
+
+        async def send_wrapped(message: dict[str, Any]) -> None:
+            nonlocal status, started
+            if message["type"] == "http.response.start":
+                started = True
+                status = int(message["status"])
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+            await send(message)
+
+        async def receive_limited() -> dict[str, Any]:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge()
+            return message
+
+        try:
+            declared = headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > limit:
+                await self._too_large(send_wrapped, limit)
+            else:
+                try:
+                    await self.app(scope, receive_limited, send_wrapped)
+                except BodyTooLarge:
+                    if started:
+                        raise
+                    await self._too_large(send_wrapped, limit)
+        finally:
+            seconds = time.perf_counter() - t0
+            route = self._route(scope)
+            method = scope.get("method", "")
+            self.metrics.requests.labels(route, method, str(status)).inc()
+            self.metrics.latency.labels(route, method).observe(seconds)
+            log.info("%s %s -> %d", method, scope["path"], status,
+                     extra={"method": method, "path": scope["path"], "route": route, "status": status,
+                            "ms": round(seconds * 1000, 1), "bytes_in": received,
+                            "tenant_id": scope["state"].get("tenant_id")})
+            request_id_var.reset(token)
+
+    async def _too_large(self, send: Send, limit: int) -> None:
+        body = json.dumps(error_body(
+            f"request body: larger than the {limit / 2**20:.1f} MB limit for this route", "invalid_request_error",
+            "request_too_large")).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,312 @@
+"""OpenAI-compatible routes: /v1/models, /v1/chat/completions (RAG on `rag:<collection>`), /v1/embeddings.
+
+Bodies and SSE chunks follow the OpenAI API's shapes so unmodified SDKs (openai, LangChain) work. RAG
+answers carry sovrag's full Answer (sources, citations, abstention) in an extra top-level `sovrag`
+field, which SDKs ignore.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import time
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import anyio
+import numpy as np
+from fastapi import APIRouter, Depends
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+
+from sovrag.answer import AnswerOptions, AnswerPipeline
+from sovrag.config import Settings
+from sovrag.embed import create_embedder
+from sovrag.errors import SovragError
+from sovrag.generate import PROFILES, Generation, GenerationParams, Message
+from sovrag.serve.auth import Tenant
+from sovrag.serve.collections import public_doc_id
+from sovrag.serve.context import ServerContext, get_ctx
+from sovrag.serve.errors import APIError, error_body, sovrag_error_to_api
+from sovrag.types import Answer
+
+router = APIRouter(prefix="/v1", tags=["openai"])
+Ctx = Annotated[ServerContext, Depends(get_ctx)]
+RAG_PREFIX = "rag:"
+
+
+def llm_model_names(settings: Settings) -> list[str]:
+    """Names a client may use for the plain LLM; the first is the one listed by /v1/models."""
+    spec = PROFILES.get(settings.llm, settings.llm)
+    scheme, _, rest = spec.partition(":")
+    if scheme == "llamacpp":
+        short = Path(rest).stem if rest.endswith(".gguf") or "/" in rest else rest
+    else:
+        short = spec.rsplit("model=", 1)[-1] if "model=" in spec else spec
+    return [short, spec, settings.llm]
+
+
+def embedder_model_names(settings: Settings) -> list[str]:
+    spec = settings.embedder
+    return [spec.partition(":")[2] if spec.startswith("onnx:") and "/" not in spec else spec, spec]
+
+
+def _model(id_: str) -> dict[str, Any]:
+    return {"id": id_, "object": "model", "created": 0, "owned_by": "sovrag"}
+
+
+@router.get("/models")
+def list_models(me: Tenant, ctx: Ctx) -> dict[str, Any]:
+    rag = [_model(RAG_PREFIX + n) for n in ctx.collections.names(me.tenant_id)]
+    s = ctx.settings
+    return {"object": "list", "data": [*rag, _model(llm_model_names(s)[0]), _model(embedder_model_names(s)[0])]}
+
+
+@router.get("/models/{model_id:path}")
+def get_model(model_id: str, me: Tenant, ctx: Ctx) -> dict[str, Any]:
+    for m in list_models(me, ctx)["data"]:
+        if m["id"] == model_id:
+            return m
+    raise APIError(404, f"model {model_id!r}: does not exist", code="model_not_found", param="model")
+
+
+# ------------------------------------------------------------------ chat
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: StrictStr | list[dict[str, Any]] | None = None
+
+    def text(self) -> str:
+        if self.content is None or isinstance(self.content, str):
+            return self.content or ""
+        parts = []
+        for p in self.content:
+            if p.get("type") != "text" or not isinstance(p.get("text"), str):
+                raise APIError(400, f"messages: content part of type {p.get('type')!r} is not supported; "
+                               "send text", code="unsupported_content", param="messages")
+            parts.append(p["text"])
+        return "\n".join(parts)
+
+
+class StreamOptions(BaseModel):
+    include_usage: StrictBool = False
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")  # OpenAI fields sovrag does not use are accepted and ignored
+    model: StrictStr = Field(min_length=1)
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: StrictBool | None = False
+    stream_options: StreamOptions | None = None
+    max_tokens: StrictInt | None = Field(default=None, ge=1)
+    max_completion_tokens: StrictInt | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    seed: StrictInt | None = None
+    stop: StrictStr | list[StrictStr] | None = None
+    n: StrictInt | None = Field(default=None, ge=1, le=1)
+
+
+def _params(body: ChatRequest, ctx: ServerContext) -> GenerationParams:
+    max_tokens = body.max_completion_tokens or body.max_tokens or ctx.options.default_max_tokens
+    if max_tokens > ctx.options.max_tokens_limit:
+        raise APIError(400, f"'max_tokens': {max_tokens} is over this server's limit of "
+                       f"{ctx.options.max_tokens_limit}", code="invalid_request", param="max_tokens")
+    stop = (body.stop,) if isinstance(body.stop, str) else tuple(body.stop or ())
+    return GenerationParams(max_tokens=max_tokens, temperature=body.temperature or 0.0,
+                            seed=body.seed if body.seed is not None else 42, stop=stop)
+
+
+def public_answer(ans: Answer) -> dict[str, Any]:
+    """Answer.to_dict() with file names and opaque document ids instead of server paths."""
+    d = ans.to_dict()
+    for src in d["sources"]:
+        ch = src["chunk"]
+        ch["source"] = Path(ch["source"]).name
+        ch["doc_id"] = public_doc_id(ch["doc_id"])
+    return d
+
+
+class _Completion:
+    """Builds chat.completion bodies and chat.completion.chunk SSE lines sharing one id."""
+
+    def __init__(self, model: str, include_usage: bool = False) -> None:
+        self.id = "chatcmpl-" + secrets.token_hex(12)
+        self.created = int(time.time())
+        self.model = model
+        self.include_usage = include_usage
+
+    @staticmethod
+    def usage(prompt: int, completion: int) -> dict[str, int]:
+        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+    def body(self, text: str, finish: str, usage: dict[str, int], extra: dict[str, Any]) -> dict[str, Any]:
+        return {"id": self.id, "object": "chat.completion", "created": self.created, "model": self.model,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": None,
+                             "finish_reason": finish}],
+                "usage": usage, **extra}
+
+    def chunk(self, delta: dict[str, Any], finish: str | None = None, extra: dict[str, Any] | None = None,
+              usage: dict[str, int] | None = None, choices: bool = True) -> str:
+        out: dict[str, Any] = {"id": self.id, "object": "chat.completion.chunk", "created": self.created,
+                               "model": self.model,
+                               "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
+                               if choices else []}
+        if self.include_usage:
+            out["usage"] = usage
+        return f"data: {json.dumps({**out, **(extra or {})}, ensure_ascii=False)}\n\n"
+
+
+def _sse(events: AsyncIterator[str]) -> StreamingResponse:
+    return StreamingResponse(events, media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def _error_event(e: Exception) -> str:
+    api = sovrag_error_to_api(e) if isinstance(e, SovragError) else (
+        e if isinstance(e, APIError) else APIError(500, "internal server error while streaming"))
+    return f"data: {json.dumps(error_body(api.message, api.type, api.code))}\n\n"
+
+
+@router.post("/chat/completions", response_model=None)
+async def chat_completions(body: ChatRequest, me: Tenant, ctx: Ctx) -> dict[str, Any] | StreamingResponse:
+    params = _params(body, ctx)
+    if ctx.llm.waiting >= ctx.llm.queue_max:
+        raise APIError(503, f"the LLM queue is full ({ctx.llm.waiting} waiting); retry shortly", code="server_busy",
+                       headers={"Retry-After": "5"})
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    comp = _Completion(body.model, include_usage)
+    if body.model.startswith(RAG_PREFIX):
+        return await _rag(body, params, comp, me.tenant_id, ctx)
+    if body.model not in llm_model_names(ctx.settings):
+        raise APIError(404, f"model {body.model!r}: does not exist; see GET /v1/models (collections are "
+                       f"'{RAG_PREFIX}<name>')", code="model_not_found", param="model")
+    messages = []
+    for m in body.messages:
+        if m.role == "tool":
+            raise APIError(400, "messages: role 'tool' is not supported", code="unsupported_role", param="messages")
+        messages.append(Message("system" if m.role == "developer" else m.role, m.text()))
+    llm = await ctx.llm.model()
+    if not body.stream:
+        gen = await ctx.llm.chat(llm, messages, params)
+        return comp.body(gen.text, gen.finish_reason or "stop", comp.usage(gen.prompt_tokens, gen.completion_tokens),
+                         {})
+
+    async def events() -> AsyncIterator[str]:
+        gen: Generation | None = None
+        try:
+            yield comp.chunk({"role": "assistant", "content": ""})
+            async with aclosing(ctx.llm.stream(llm, messages, params)) as stream:
+                async for item in stream:
+                    if isinstance(item, Generation):
+                        gen = item
+                    else:
+                        yield comp.chunk({"content": item})
+            yield comp.chunk({}, finish=(gen.finish_reason if gen else "") or "stop")
+            if include_usage and gen is not None:
+                yield comp.chunk({}, usage=comp.usage(gen.prompt_tokens, gen.completion_tokens), choices=False)
+        except Exception as e:
+            yield _error_event(e)
+        yield "data: [DONE]\n\n"
+
+    return _sse(events())
+
+
+async def _rag(body: ChatRequest, params: GenerationParams, comp: _Completion, tenant_id: int,
+               ctx: ServerContext) -> dict[str, Any] | StreamingResponse:
+    name = body.model[len(RAG_PREFIX):]
+    question = next((m.text() for m in reversed(body.messages) if m.role == "user"), "")
+    if not question.strip():
+        raise APIError(400, "messages: no user message with text to answer", code="invalid_request",
+                       param="messages")
+    try:
+        col = await anyio.to_thread.run_sync(ctx.collections.get, tenant_id, name)
+    except APIError as e:
+        raise APIError(404, f"model {body.model!r}: no collection {name!r}; see GET /v1/models",
+                       code="model_not_found", param="model") from e
+    llm = await ctx.llm.model()
+    opts = AnswerOptions(max_tokens=params.max_tokens, params=params)
+    pipeline = AnswerPipeline(col, llm, opts)
+    prep = await anyio.to_thread.run_sync(pipeline.prepare, question)
+    gp = pipeline.params()
+
+    include_usage = comp.include_usage
+
+    def usage(gen: Generation | None) -> dict[str, int]:
+        return comp.usage(gen.prompt_tokens, gen.completion_tokens) if gen else comp.usage(0, 0)
+
+    if not body.stream:
+        gen = None if prep.abstain_reason else await ctx.llm.chat(llm, prep.messages, gp)
+        ans = await anyio.to_thread.run_sync(pipeline.finish, prep, gen)
+        return comp.body(ans.text, (gen.finish_reason if gen else "") or "stop", usage(gen),
+                         {"sovrag": public_answer(ans)})
+
+    async def events() -> AsyncIterator[str]:
+        gen: Generation | None = None
+        try:
+            yield comp.chunk({"role": "assistant", "content": ""})
+            if not prep.abstain_reason:
+                async with aclosing(ctx.llm.stream(llm, prep.messages, gp)) as stream:
+                    async for item in stream:
+                        if isinstance(item, Generation):
+                            gen = item
+                        else:
+                            yield comp.chunk({"content": item})
+            ans = await anyio.to_thread.run_sync(pipeline.finish, prep, gen)
+            if gen is None:
+                yield comp.chunk({"content": ans.text})
+            yield comp.chunk({}, finish=(gen.finish_reason if gen else "") or "stop",
+                             extra={"sovrag": public_answer(ans)})
+            if include_usage:
+                yield comp.chunk({}, usage=usage(gen), choices=False)
+        except Exception as e:
+            yield _error_event(e)
+        yield "data: [DONE]\n\n"
+
+    return _sse(events())
+
+
+# ------------------------------------------------------------------ embeddings
+class EmbeddingsRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    model: StrictStr = Field(min_length=1)
+    input: StrictStr | list[StrictStr] | list[StrictInt] | list[list[StrictInt]]
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: StrictInt | None = Field(default=None, ge=1)
+
+
+@router.post("/embeddings")
+async def embeddings(body: EmbeddingsRequest, me: Tenant, ctx: Ctx) -> dict[str, Any]:
+    s = ctx.settings
+    if body.model not in embedder_model_names(s):
+        raise APIError(404, f"model {body.model!r}: not an embedding model here (use "
+                       f"{embedder_model_names(s)[0]!r})", code="model_not_found", param="model")
+    texts = [body.input] if isinstance(body.input, str) else body.input
+    if not texts or not all(isinstance(t, str) for t in texts):
+        raise APIError(400, "'input': give a string or a non-empty list of strings (token arrays are not "
+                       "supported)", code="invalid_request", param="input")
+    if len(texts) > ctx.options.embeddings_max_inputs:
+        raise APIError(400, f"'input': {len(texts)} items, over the limit of {ctx.options.embeddings_max_inputs}",
+                       code="invalid_request", param="input")
+
+    def run() -> tuple[np.ndarray, int]:
+        emb = create_embedder(s)
+        if body.dimensions is not None and body.dimensions != emb.dim:
+            raise APIError(400, f"'dimensions': {body.dimensions} is not supported; {emb.name} gives {emb.dim}",
+                           code="invalid_request", param="dimensions")
+        count = getattr(emb, "count_tokens", None)
+        tokens = sum(count(t) for t in texts) if callable(count) else 0
+        return emb.embed(texts), tokens  # type: ignore[arg-type]
+
+    vectors, tokens = await anyio.to_thread.run_sync(run)
+    data = []
+    for i, v in enumerate(vectors):
+        if body.encoding_format == "base64":
+            value: Any = base64.b64encode(np.asarray(v, dtype="<f4").tobytes()).decode()
+        else:
+            value = [float(x) for x in v]
+        data.append({"object": "embedding", "index": i, "embedding": value})
+    return {"object": "list", "data": data, "model": body.model,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}

@@ -1,0 +1,60 @@
+"""Server settings beyond sovrag's Settings: limits, rate limits and the admin key, from SOVRAG_SERVE_*."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+
+from sovrag.errors import ConfigError
+
+ADMIN_KEY_ENV = "SOVRAG_ADMIN_KEY"
+_PREFIX = "SOVRAG_SERVE_"
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    admin_key: str = ""
+    #: Upload limits: one file, one request (all files together), files per request.
+    max_upload_file_mb: float = 50.0
+    max_upload_request_mb: float = 200.0
+    max_upload_files: int = 100
+    #: JSON request bodies (chat, search, embeddings) larger than this are refused with 413.
+    max_json_mb: float = 4.0
+    #: Default per-key limit; each key may have its own, set when the key is created.
+    rate_limit_rpm: int = 120
+    #: Chat requests waiting for the local LLM beyond this are refused with 503.
+    llm_queue_max: int = 32
+    #: Default and ceiling for max_tokens of a chat completion.
+    default_max_tokens: int = 256
+    max_tokens_limit: int = 2048
+    embeddings_max_inputs: int = 256
+    #: Seconds a shutdown waits for the running ingestion job before aborting it.
+    shutdown_grace_s: float = 30.0
+    #: Threads for synchronous routes (search, embeddings, uploads); the LLM waits without holding one.
+    threadpool: int = 64
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> ServerOptions:
+        """Defaults < SOVRAG_SERVE_* env vars (and SOVRAG_ADMIN_KEY) < overrides."""
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            env = os.environ.get(ADMIN_KEY_ENV if f.name == "admin_key" else _PREFIX + f.name.upper())
+            if env:
+                try:
+                    values[f.name] = env if f.type == "str" else (int(env) if f.type == "int" else float(env))
+                except ValueError as e:
+                    raise ConfigError(f"setting {_PREFIX}{f.name.upper()}={env!r}: expected {f.type}") from e
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]
+
+    def check(self) -> ServerOptions:
+        if len(self.admin_key) < 16:
+            raise ConfigError(
+                f"admin key: {ADMIN_KEY_ENV} is {'missing' if not self.admin_key else 'shorter than 16 characters'};"
+                f" set it to a long random secret, e.g. export {ADMIN_KEY_ENV}=$(openssl rand -hex 24)"
+            )
+        for name in ("max_upload_file_mb", "max_upload_request_mb", "max_upload_files", "rate_limit_rpm",
+                     "llm_queue_max", "default_max_tokens", "max_json_mb"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"setting {name}={getattr(self, name)}: must be positive")
+        return self
