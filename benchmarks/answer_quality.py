@@ -124,6 +124,9 @@ def main() -> None:
     ap.add_argument("--llm", default=None, help="LLM spec or profile (default: the bundled 0.5B)")
     ap.add_argument("--skip-uncompressed", action="store_true")
     ap.add_argument("--overhead-questions", type=int, default=10)
+    ap.add_argument("--budget", type=int, default=0, help="compression budget in tokens (0 = default)")
+    ap.add_argument("--floor", type=float, default=0.5, help="compression relative floor")
+    ap.add_argument("--only-compressed", action="store_true", help="skip overhead and gold-removed runs")
     args = ap.parse_args()
 
     halu = D.load("halueval")
@@ -145,23 +148,27 @@ def main() -> None:
         col = build_index(settings, "halueval", passages)
         llm = create_llm(settings, args.llm)
         opts = dict(max_tokens=64, params=NO_CACHE)
+        tuned = dict(budget_tokens=args.budget, compress_floor=args.floor)
         results: dict = {"machine": D.machine(), "llm": llm.name, "questions": args.questions, "seed": args.seed,
-                         "index_passages": len(passages)}
-        compressed = AnswerPipeline(col, llm, AnswerOptions(compress=True, **opts))
+                         "index_passages": len(passages),
+                         "compression": {"budget": args.budget or "default", "floor": args.floor}}
+        compressed = AnswerPipeline(col, llm, AnswerOptions(compress=True, **tuned, **opts))
         rows = run(compressed, items, "compressed")
         results["gold_present_compressed"] = summary(rows)
         results["rows_gold_present_compressed"] = rows
         if not args.skip_uncompressed:
             whole = AnswerPipeline(col, llm, AnswerOptions(compress=False, **opts))
             results["gold_present_uncompressed"] = summary(run(whole, items, "whole"))
-        results["overhead_vs_raw_llamacpp"] = raw_vs_sovrag(compressed, items[: args.overhead_questions])
-        for it in items:
-            col.store.delete_document(it["gold"])
-        removed = run(compressed, items, "gold-removed")
-        results["gold_removed_compressed"] = summary(removed)
-        results["rows_gold_removed_compressed"] = removed
+        if not args.only_compressed:
+            results["overhead_vs_raw_llamacpp"] = raw_vs_sovrag(compressed, items[: args.overhead_questions])
+            for it in items:
+                col.store.delete_document(it["gold"])
+            removed = run(compressed, items, "gold-removed")
+            results["gold_removed_compressed"] = summary(removed)
+            results["rows_gold_removed_compressed"] = removed
         col.close()
-    out = HERE / "results" / f"answer_quality_{llm.name.split(':')[-1]}.json"
+    tag = f"_seed{args.seed}_b{args.budget}_f{args.floor}" if args.only_compressed else ""
+    out = HERE / "results" / f"answer_quality_{llm.name.split(':')[-1]}{tag}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))

@@ -41,6 +41,8 @@ class AnswerOptions:
     compress: bool = True
     #: Prompt tokens for sources; 0 = sized to the model's context.
     budget_tokens: int = 0
+    #: Compression never keeps a sentence scoring below this share of the best sentence's score.
+    compress_floor: float = 0.5
     max_tokens: int = 256
     #: Abstain without generating when the best question-sentence similarity is below this...
     min_relevance: float = 0.3
@@ -107,7 +109,7 @@ class AnswerPipeline:
                        if h in pool.owner else 0.0 for h in range(len(hits))]
         count = self.llm.count_tokens
         if self.opt.compress:
-            comp = compress(pool, question, len(hits), self.budget(), count)
+            comp = compress(pool, question, len(hits), self.budget(), count, relative_floor=self.opt.compress_floor)
             kept = comp.kept
         else:
             kept = _fit_whole_chunks(pool, len(hits), self.budget(), count)
