@@ -126,6 +126,7 @@ def main() -> None:
     ap.add_argument("--overhead-questions", type=int, default=10)
     ap.add_argument("--budget", type=int, default=0, help="compression budget in tokens (0 = default)")
     ap.add_argument("--floor", type=float, default=0.5, help="compression relative floor")
+    ap.add_argument("--keep-whole", type=int, default=1, help="best chunks kept whole by compression")
     ap.add_argument("--only-compressed", action="store_true", help="skip overhead and gold-removed runs")
     args = ap.parse_args()
 
@@ -148,10 +149,11 @@ def main() -> None:
         col = build_index(settings, "halueval", passages)
         llm = create_llm(settings, args.llm)
         opts = dict(max_tokens=64, params=NO_CACHE)
-        tuned = dict(budget_tokens=args.budget, compress_floor=args.floor)
+        tuned = dict(budget_tokens=args.budget, compress_floor=args.floor, compress_keep_whole=args.keep_whole)
         results: dict = {"machine": D.machine(), "llm": llm.name, "questions": args.questions, "seed": args.seed,
                          "index_passages": len(passages),
-                         "compression": {"budget": args.budget or "default", "floor": args.floor}}
+                         "compression": {"budget": args.budget or "default", "floor": args.floor,
+                                         "keep_whole": args.keep_whole}}
         compressed = AnswerPipeline(col, llm, AnswerOptions(compress=True, **tuned, **opts))
         rows = run(compressed, items, "compressed")
         results["gold_present_compressed"] = summary(rows)
@@ -167,7 +169,7 @@ def main() -> None:
             results["gold_removed_compressed"] = summary(removed)
             results["rows_gold_removed_compressed"] = removed
         col.close()
-    tag = f"_seed{args.seed}_b{args.budget}_f{args.floor}" if args.only_compressed else ""
+    tag = f"_seed{args.seed}_b{args.budget}_f{args.floor}_k{args.keep_whole}" if args.only_compressed else ""
     out = HERE / "results" / f"answer_quality_{llm.name.split(':')[-1]}{tag}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, indent=2))

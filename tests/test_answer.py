@@ -173,3 +173,24 @@ def test_clause_splitting():
         "The hotel limit is 180 EUR", "passwords need 14 characters."]
     # "Salt" alone states nothing: the sentence is not treated as two claims.
     assert len(clauses("Salt and pepper are served.")) < 2
+
+
+def test_compression_keeps_the_best_chunk_whole_and_trims_the_rest(embedder):
+    from sovrag.retrieve.compress import build_pool, compress
+    from sovrag.types import ScoredChunk
+
+    texts = [
+        "Mount Etna is on Sicily. It erupted in 2021. The summit is 3,357 m high. Tourists visit it in summer.",
+        "Vesuvius is near Naples. It destroyed Pompeii in 79 AD. Bread is baked in Naples. Pizza is popular.",
+        "Etna's lava flows reached Catania in 1669. Oranges grow on its slopes. Football is played in Catania.",
+    ]
+    hits = [ScoredChunk(Chunk(f"c{i}", f"d{i}", t, f"/d{i}", "", 0), 1.0, i + 1) for i, t in enumerate(texts)]
+    q = "When did Etna's lava reach Catania?"
+    pool = build_pool(embedder, q, hits)
+    count = lambda s: len(s.split())  # noqa: E731
+    comp = compress(pool, q, 3, budget_tokens=40, count_tokens=count, keep_whole=1)
+    assert comp.kept[0] == [0, 1, 2, 3]  # the best-ranked chunk, whole
+    kept_text = [pool.sentences[i] for idx in comp.kept[1:] for i in idx]
+    assert "Etna's lava flows reached Catania in 1669." in kept_text
+    assert "Pizza is popular." not in kept_text
+    assert sum(count(pool.sentences[i]) + 2 for idx in comp.kept for i in idx) <= 40

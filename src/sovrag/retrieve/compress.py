@@ -66,18 +66,21 @@ def compress(
     mmr_lambda: float = 0.7,
     lexical_weight: float = 0.3,
     relative_floor: float = 0.5,
+    keep_whole: int = 0,
 ) -> Compressed:
     """Pick sentences by MMR until the budget is spent; sentences scoring below relative_floor times the
-    best sentence's score are never picked, so a small retrieval is trimmed too, not only a large one."""
+    best sentence's score are never picked, so a small retrieval is trimmed too, not only a large one.
+    The first `keep_whole` chunks (the best ranked) are kept entire and count against the budget."""
     n = len(pool.sentences)
     if n == 0:
         return Compressed([[] for _ in range(n_chunks)], np.zeros(0))
     scores = pool.relevance() + lexical_weight * np.array([lexical_overlap(question, s) for s in pool.sentences])
     sims = pool.vectors @ pool.vectors.T
-    chosen: list[int] = []
-    used = 0
+    chosen = [i for i in range(n) if pool.owner[i] < keep_whole]
+    used = sum(count_tokens(pool.sentences[i]) + 2 for i in chosen)
     available = scores >= relative_floor * float(scores.max())
-    max_sim = np.full(n, 0.0)
+    available[chosen] = False
+    max_sim = sims[chosen].max(axis=0) if chosen else np.full(n, 0.0)
     while available.any():
         mmr = mmr_lambda * scores - (1 - mmr_lambda) * max_sim
         mmr[~available] = -np.inf
