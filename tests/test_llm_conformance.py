@@ -85,7 +85,7 @@ def test_count_tokens_is_close_to_the_engine(llm, local_llm):
     assert abs(llm.count_tokens(text) - exact) <= exact * 0.5
 
 
-def test_missing_or_corrupt_gguf(tmp_path: Path):
+def test_missing_or_corrupt_gguf(tmp_path: Path, local_llm):  # local_llm: the real GGUF is pulled
     with pytest.raises(ModelError, match="file not found"):
         LlamaCppLLM(tmp_path / "nope.gguf", "x")
     real = MODELS_DIR / "qwen2.5-coder-0.5b-instruct-q4_k_m" / "model.gguf"
