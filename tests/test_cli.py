@@ -10,8 +10,6 @@ from typer.testing import CliRunner
 
 from sovrag.cli import app
 
-from .conftest import MODELS_DIR
-
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "docs"
 
 
@@ -86,6 +84,3 @@ def test_ask_json_gives_a_cited_answer(run):
     r = run("ask", "   ", "-c", "ex")
     assert r.exit_code == 1 and "question: empty" in r.output
 
-
-def test_models_dir_is_shared(settings):
-    assert (settings.data_dir / "models").resolve() == MODELS_DIR.resolve()

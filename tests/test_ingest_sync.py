@@ -149,7 +149,7 @@ def test_include_exclude_and_document_mode(settings, tmp_path):
     assert sum(state.versions.values()) == 1
 
 
-def test_collection_refuses_another_embedder(settings, tmp_path):
+def test_collection_keeps_the_embedder_it_was_built_with(settings, tmp_path):
     _run(settings, [_tree(tmp_path / "docs")])
     other = settings.with_overrides(embedder="onnx:/nonexistent/model.onnx")
     with open_collection(other, "kb") as col:  # an existing collection keeps its own embedder

@@ -7,7 +7,6 @@ by a source. Flags contradictions between sources on the asked fact.
 
 from __future__ import annotations
 
-import logging
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -23,8 +22,6 @@ from sovrag.retrieve import search
 from sovrag.retrieve.compress import SentencePool, build_pool, compress, lexical_overlap
 from sovrag.store import Filters, SearchMode
 from sovrag.types import Answer, AnswerSentence, ScoredChunk, Source
-
-log = logging.getLogger(__name__)
 
 _ABSTAIN_PATTERNS = re.compile(
     r"do(?:es)? not (?:answer|contain|mention|provide|say|specify)|don't (?:know|have)|cannot (?:answer|find)|"

@@ -6,7 +6,6 @@ token count, so a whole-document chunk is represented by all of its text, not on
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,8 +14,6 @@ import numpy as np
 
 from sovrag.embed.base import normalize
 from sovrag.errors import EmbedError
-
-log = logging.getLogger(__name__)
 
 
 def available_cores() -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Sequence
 
@@ -11,8 +10,6 @@ import numpy as np
 
 from sovrag.embed.base import normalize
 from sovrag.errors import EmbedError
-
-log = logging.getLogger(__name__)
 
 
 class OpenAIEmbedder:

@@ -8,7 +8,6 @@ malformed JSON, a stream cut before its end, an error object inside a stream.
 from __future__ import annotations
 
 import json
-import logging
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -18,8 +17,6 @@ import httpx
 from sovrag.errors import GenerationError
 from sovrag.generate.base import Generation, GenerationParams, Message, StreamEvent
 from sovrag.generate.sse import ChunkFolder, from_completion
-
-log = logging.getLogger(__name__)
 
 
 class OpenAICompatLLM:

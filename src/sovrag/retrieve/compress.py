@@ -54,7 +54,6 @@ def lexical_overlap(question: str, sentence: str) -> float:
 class Compressed:
     #: For each retrieved chunk (same order as the hits): the kept sentence indices into the pool.
     kept: list[list[int]]
-    scores: np.ndarray  # per pool sentence
 
 
 def compress(
@@ -73,7 +72,7 @@ def compress(
     The first `keep_whole` chunks (the best ranked) are kept entire and count against the budget."""
     n = len(pool.sentences)
     if n == 0:
-        return Compressed([[] for _ in range(n_chunks)], np.zeros(0))
+        return Compressed([[] for _ in range(n_chunks)])
     scores = pool.relevance() + lexical_weight * np.array([lexical_overlap(question, s) for s in pool.sentences])
     sims = pool.vectors @ pool.vectors.T
     chosen = [i for i in range(n) if pool.owner[i] < keep_whole]
@@ -99,4 +98,4 @@ def compress(
     kept: list[list[int]] = [[] for _ in range(n_chunks)]
     for i in sorted(chosen):
         kept[pool.owner[i]].append(i)
-    return Compressed(kept, scores)
+    return Compressed(kept)
