@@ -194,3 +194,40 @@ def test_compression_keeps_the_best_chunk_whole_and_trims_the_rest(embedder):
     assert "Etna's lava flows reached Catania in 1669." in kept_text
     assert "Pizza is popular." not in kept_text
     assert sum(count(pool.sentences[i]) + 2 for idx in comp.kept for i in idx) <= 40
+
+
+def test_follow_up_retrieves_with_the_earlier_question(pipeline):
+    from sovrag.answer.followup import Turn, is_follow_up
+
+    history = [Turn("user", "How many vacation days do new employees get?"),
+               Turn("assistant", "New employees get 25 vacation days per year [1].")]
+    follow_up = "Until when must they be taken?"
+    assert is_follow_up(follow_up)
+    with_history = pipeline.prepare(follow_up, history)
+    assert any("31 March" in s.text for s in with_history.sources), [s.text for s in with_history.sources]
+    assert not with_history.abstain_reason
+    # the model sees the earlier exchange, without citation marks, before the new question
+    roles = [m.role for m in with_history.messages]
+    assert roles == ["system", "user", "assistant", "user"]
+    assert with_history.messages[2].content == "New employees get 25 vacation days per year."
+    assert with_history.question == follow_up and follow_up in with_history.messages[-1].content
+    # a question that stands on its own changes the subject: the old topic is not searched
+    switch = pipeline.prepare("What is the hotel limit per night on business trips?", history)
+    assert any("180" in s.text for s in switch.sources)
+    assert not any("vacation" in s.text.lower() for s in switch.sources)
+    assert [m.role for m in switch.messages] == ["system", "user", "assistant", "user"]
+
+
+def test_follow_up_detection_and_history_trimming():
+    from sovrag.answer.followup import Turn, context_turns, is_follow_up, retrieval_query
+
+    assert is_follow_up("And for part-time staff?") and is_follow_up("Why?") and is_follow_up("What about Lyon?")
+    assert not is_follow_up("What is the hotel limit per night on business trips?")
+    h = [Turn("user", "Q1 about vacation days?"), Turn("assistant", "A1."), Turn("user", "Q2 about carry-over rules?"),
+         Turn("assistant", "A2 [1][2]. " + "More words here. " * 60)]
+    assert retrieval_query("Why?", h) == "Q2 about carry-over rules? Why?"
+    assert retrieval_query("Why?", []) == "Why?"
+    turns = context_turns(h)
+    assert [t.role for t in turns] == ["user", "assistant"] and turns[0].text == "Q2 about carry-over rules?"
+    assert turns[1].text.startswith("A2.") and turns[1].text.endswith(".") and len(turns[1].text) <= 600
+    assert context_turns([Turn("assistant", "hello")]) == []

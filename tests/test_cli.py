@@ -84,3 +84,14 @@ def test_ask_json_gives_a_cited_answer(run):
     r = run("ask", "   ", "-c", "ex")
     assert r.exit_code == 1 and "question: empty" in r.output
 
+
+
+def test_serve_reads_its_config_file_and_names_what_is_wrong(run, tmp_path: Path, monkeypatch):
+    monkeypatch.delenv("SOVRAG_ADMIN_KEY", raising=False)
+    f = tmp_path / "serve.toml"
+    f.write_text('[serve]\nadmin_key = "short"\n')
+    r = run("serve", "--config", str(f))
+    assert r.exit_code != 0 and "shorter than 16 characters" in r.output
+    f.write_text('llm_context = "big"\n')
+    r = run("serve", "--config", str(f))
+    assert r.exit_code != 0 and "llm_context" in r.output

@@ -50,3 +50,23 @@ def test_spec_strings(tmp_path: Path):
             fn(s, bad)
     with pytest.raises(ConfigError, match="unknown kind 'redis'"):
         open_backend("redis://x", tmp_path)
+
+
+def test_serve_table_gives_server_options_under_env(tmp_path: Path, monkeypatch):
+    from sovrag.serve.options import ServerOptions
+
+    f = tmp_path / "sovrag.toml"
+    f.write_text('llm_context = 2048\n\n[serve]\nadmin_key = "file-admin-key-0123456789"\nrate_limit_rpm = 30\n'
+                 'max_upload_file_mb = 5\n')
+    monkeypatch.delenv("SOVRAG_ADMIN_KEY", raising=False)
+    monkeypatch.setenv("SOVRAG_SERVE_RATE_LIMIT_RPM", "60")
+    opts = ServerOptions.from_env(f).check()
+    assert opts.admin_key == "file-admin-key-0123456789" and opts.rate_limit_rpm == 60
+    assert opts.max_upload_file_mb == 5.0 and opts.max_upload_files == 100
+    assert load_settings(f).llm_context == 2048  # the [serve] table is not a sovrag setting
+    f.write_text('[serve]\nrate_limt_rpm = 30\n')
+    with pytest.raises(ConfigError, match="unknown \\[serve\\] setting 'rate_limt_rpm'"):
+        ServerOptions.from_env(f)
+    f.write_text('[serve]\nrate_limit_rpm = "fast"\n')
+    with pytest.raises(ConfigError, match="rate_limit_rpm = 'fast': expected int"):
+        ServerOptions.from_env(f)

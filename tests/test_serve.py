@@ -237,6 +237,19 @@ def test_rag_chat_streams_openai_chunks_with_usage_and_sources(live: Live) -> No
 
 @pytest.mark.model
 @pytest.mark.slow
+def test_rag_chat_follow_up_retrieves_with_the_conversation(live: Live) -> None:
+    resp = live.oai(live.a_key).chat.completions.create(model="rag:docs", max_tokens=48, messages=[
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": QUESTION},
+        {"role": "assistant", "content": "New employees get 25 vacation days per year [1]."},
+        {"role": "user", "content": "Until when must they be taken?"}])
+    sov = resp.to_dict()["sovrag"]
+    assert sov["question"] == "Until when must they be taken?"
+    assert any("31 March" in s["text"] for s in sov["sources"]), sov["sources"]
+
+
+@pytest.mark.model
+@pytest.mark.slow
 def test_langchain_chat_openai_against_a_collection(live: Live) -> None:
     lc = pytest.importorskip("langchain_openai")
     chat = lc.ChatOpenAI(base_url=live.base + "/v1", api_key=live.a_key, model="rag:docs", max_tokens=64,
@@ -408,6 +421,10 @@ def test_a_flood_beyond_the_rate_limit_gets_429_and_others_keep_going(live: Live
 
 def test_metrics_report_requests_latency_tokens_queue_and_jobs(live: Live) -> None:
     with live.http() as c:
+        _assert_error(c.get("/metrics"), 401, "missing_api_key")
+    with live.http(live.a_key) as c:
+        _assert_error(c.get("/metrics"), 401, "invalid_api_key")  # a tenant cannot read server-wide numbers
+    with live.http(ADMIN) as c:
         text = c.get("/metrics").text
     assert 'sovrag_http_requests_total{method="GET",route="/v1/jobs/{job_id}",status="200"}' in text
     assert "sovrag_http_request_seconds_bucket" in text and 'status="429"' in text

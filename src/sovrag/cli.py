@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -57,8 +58,11 @@ def main(
 ) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
+    overrides = {"data_dir": data_dir, "store": store, "embedder": embedder}
+    config = config or (Path(os.environ["SOVRAG_CONFIG"]) if os.environ.get("SOVRAG_CONFIG") else None)
+    ctx.meta.update(config_file=config, overrides=overrides)
     try:
-        ctx.obj = load_settings(config, data_dir=data_dir, store=store, embedder=embedder)
+        ctx.obj = load_settings(config, **overrides)
     except SovragError as e:
         _fail(e)
 
@@ -340,8 +344,10 @@ def serve(
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on")] = 8000,
     llm: Annotated[str | None, typer.Option(help="LLM spec [env SOVRAG_LLM]")] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info",
+    config: Annotated[Path | None, typer.Option(help="TOML settings file: sovrag settings, and server options "
+                                                "in a [serve] table [env SOVRAG_CONFIG]")] = None,
 ) -> None:
-    """Serve the OpenAI-compatible RAG API (needs SOVRAG_ADMIN_KEY; limits from SOVRAG_SERVE_*)."""
+    """Serve the OpenAI-compatible RAG API (needs SOVRAG_ADMIN_KEY; limits from [serve] or SOVRAG_SERVE_*)."""
     import uvicorn
 
     from sovrag.serve import create_app
@@ -352,8 +358,14 @@ def serve(
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(getattr(logging, log_level.upper(), logging.INFO))
+    from sovrag.serve.options import ServerOptions
+
     try:
-        application = create_app(_settings(ctx).with_overrides(llm=llm))
+        if config is not None:  # this file replaces the global --config / SOVRAG_CONFIG one
+            settings = load_settings(config, **ctx.meta["overrides"], llm=llm)
+        else:
+            settings = _settings(ctx).with_overrides(llm=llm)
+        application = create_app(settings, options=ServerOptions.from_env(config or ctx.meta["config_file"]))
     except SovragError as e:
         _fail(e)
         return

@@ -101,6 +101,24 @@ def _coerce(s: Settings) -> Settings:
     return out
 
 
+#: Tables of the settings file that belong to other parts (``[serve]``: the server's options).
+SECTIONS = ("serve",)
+
+
+def read_section(config_file: Path, table: str) -> dict[str, Any]:
+    """One table of a settings file (e.g. ``[serve]``), {} when absent."""
+    try:
+        data = tomllib.loads(Path(config_file).read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise ConfigError(f"config file {config_file}: not found") from e
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"config file {config_file}: invalid TOML ({e})") from e
+    value = data.get(table, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"config file {config_file}: [{table}] must be a table")
+    return value
+
+
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Defaults < config file (given, or $SOVRAG_CONFIG) < SOVRAG_* env vars < overrides."""
     names = {f.name for f in fields(Settings)}
@@ -113,7 +131,7 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
             raise ConfigError(f"config file {path}: not found") from e
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"config file {path}: invalid TOML ({e})") from e
-        section = data.get("sovrag", data)
+        section = {k: v for k, v in data.get("sovrag", data).items() if k not in SECTIONS}
         unknown = set(section) - names
         if unknown:
             raise ConfigError(f"config file {path}: unknown settings {sorted(unknown)}")

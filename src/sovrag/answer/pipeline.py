@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from sovrag.answer.contradict import find_contradictions
+from sovrag.answer.followup import Turn, context_turns, retrieval_query
 from sovrag.answer.prompt import ABSTAIN_TEXT, build_messages
 from sovrag.answer.verify import SourceSentences, verify
 from sovrag.collection import Collection
@@ -86,7 +89,8 @@ class AnswerPipeline:
         room = self.llm.context_tokens - self.opt.max_tokens - 400  # instructions, question, template
         return max(150, min(room, 250 if self.opt.compress else room))
 
-    def prepare(self, question: str) -> Prepared:
+    def prepare(self, question: str, history: Sequence[Turn] = ()) -> Prepared:
+        """Retrieve and compress for `question`; `history` (earlier turns) only shapes a follow-up's search."""
         question = (question or "").strip()
         if not question:
             raise SovragError("question: empty; ask something")
@@ -97,15 +101,20 @@ class AnswerPipeline:
                 f"question: {q_tokens} tokens, too long for the model's context of {self.llm.context_tokens} "
                 "tokens; shorten it or use a model with a longer context (llm_context)"
             )
-        hits = search(self.col, question, top_k=self.opt.top_k * 2, mode=self.opt.mode, filters=self.opt.filters)
+        query = retrieval_query(question, history)
+        hits = search(self.col, query, top_k=self.opt.top_k * 2, mode=self.opt.mode, filters=self.opt.filters)
         hits = _diverse(hits, self.opt.top_k, self.opt.max_chunks_per_doc)
         t1 = time.perf_counter()
         timings = {"retrieve_s": t1 - t0}
         if not hits:
             return Prepared(question, [], None, [], [], [], "the collection has no passage matching the question",
                             timings)
+        # Sentences are scored against the question itself: a follow-up's search brings the earlier topic's
+        # passages, but what the model should see is what the new question asks of them.
         pool = build_pool(self.col.embedder, question, hits)
         relevance = pool.relevance()
+        if query != question:
+            relevance = np.maximum(relevance, pool.vectors @ self.col.embedder.embed([query])[0])
         best_by_hit = [float(relevance[[i for i, o in enumerate(pool.owner) if o == h]].max())
                        if h in pool.owner else 0.0 for h in range(len(hits))]
         count = self.llm.count_tokens
@@ -126,7 +135,8 @@ class AnswerPipeline:
             src_sents.append(SourceSentences(n, [pool.sentences[i] for i in idx], pool.vectors[idx], text))
         timings["compress_s"] = time.perf_counter() - t1
         best = max(best_by_hit, default=0.0)
-        coverage = max((lexical_overlap(question, h.chunk.text) for h in hits), default=0.0)
+        coverage = max((max(lexical_overlap(question, h.chunk.text), lexical_overlap(query, h.chunk.text))
+                        for h in hits), default=0.0)
         reason = ""
         if best < self.opt.min_relevance:
             reason = (f"no retrieved passage is relevant enough (best similarity {best:.2f} < "
@@ -134,7 +144,8 @@ class AnswerPipeline:
         elif coverage < self.opt.min_coverage:
             reason = (f"no retrieved passage covers the question (at most {coverage:.0%} of its terms, "
                       f"needs {self.opt.min_coverage:.0%})")
-        return Prepared(question, hits, pool, sources, src_sents, build_messages(question, sources, self.style()),
+        return Prepared(question, hits, pool, sources, src_sents, build_messages(question, sources, self.style(),
+                                                                                  context_turns(history)),
                         reason, timings)
 
     def finish(self, prep: Prepared, gen: Generation | None) -> Answer:
@@ -188,18 +199,18 @@ class AnswerPipeline:
         return GenerationParams(max_tokens=self.opt.max_tokens, temperature=p.temperature, seed=p.seed, stop=p.stop,
                                 extra=p.extra)
 
-    def answer(self, question: str) -> Answer:
+    def answer(self, question: str, history: Sequence[Turn] = ()) -> Answer:
         t0 = time.perf_counter()
-        prep = self.prepare(question)
+        prep = self.prepare(question, history)
         gen = None if prep.abstain_reason else self.llm.chat(prep.messages, self.params())
         ans = self.finish(prep, gen)
         ans.timings["total_s"] = round(time.perf_counter() - t0, 4)
         return ans
 
-    def stream(self, question: str) -> Iterator[str | Answer]:
+    def stream(self, question: str, history: Sequence[Turn] = ()) -> Iterator[str | Answer]:
         """Text deltas as the model writes them, then the verified Answer as the last item."""
         t0 = time.perf_counter()
-        prep = self.prepare(question)
+        prep = self.prepare(question, history)
         gen = None
         if not prep.abstain_reason:
             for ev in self.llm.stream(prep.messages, self.params()):

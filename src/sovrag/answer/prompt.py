@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sovrag.answer.followup import Turn
 from sovrag.generate import Message
 from sovrag.types import Source
 
@@ -36,11 +37,13 @@ def source_label(src: Source) -> str:
     return " — ".join(parts)
 
 
-def build_messages(question: str, sources: Sequence[Source], style: str = "simple") -> list[Message]:
+def build_messages(question: str, sources: Sequence[Source], style: str = "simple",
+                   earlier: Sequence[Turn] = ()) -> list[Message]:
+    """The prompt; `earlier` turns (the last exchange of a conversation) come before the question."""
     docs = "\n\n".join(f"[{s.number}] ({source_label(s)})\n{s.text}" for s in sources)
     if style == "cited":
         user = f"Documents:\n\n{docs}\n\nQuestion: {question}\n{CITED_RULES}"
     else:
         user = (f"Question: {question}\n\nDocuments:\n\n{docs}\n\nQuestion: {question}\n"
                 "Write a short answer based on the documents.")
-    return [Message("system", SYSTEM), Message("user", user)]
+    return [Message("system", SYSTEM), *(Message(t.role, t.text) for t in earlier), Message("user", user)]

@@ -83,8 +83,9 @@ def create_app(settings: Settings, llm: LLM | None = None, options: ServerOption
                 "llm_loaded": bool(ctx and ctx.llm.loaded), "llm_queue_depth": ctx.llm.waiting if ctx else 0}
         return body if all(checks.values()) else JSONResponse(body, status_code=503)
 
-    @app.get("/metrics", tags=["operations"], response_class=Response)
+    @app.get("/metrics", tags=["operations"], response_class=Response, dependencies=[Depends(auth.require_metrics)])
     def prometheus() -> Response:
+        """Prometheus metrics; scrape with `Authorization: Bearer <metrics key or admin key>`."""
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/v1/tenant", tags=["collections"])

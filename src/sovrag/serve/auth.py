@@ -140,6 +140,15 @@ def require_admin(request: Request, ctx: Annotated[ServerContext, Depends(get_ct
         raise APIError(401, f"incorrect admin key provided: {_shown(key)}", code="invalid_api_key")
 
 
+def require_metrics(request: Request, ctx: Annotated[ServerContext, Depends(get_ctx)]) -> None:
+    """Prometheus scrapes with the metrics key (SOVRAG_SERVE_METRICS_KEY) or the admin key; tenants cannot."""
+    key = _bearer(request)
+    allowed = [k for k in (ctx.options.metrics_key, ctx.options.admin_key) if k]
+    if not any(hmac.compare_digest(key.encode(), k.encode()) for k in allowed):
+        raise APIError(401, f"/metrics needs the metrics key (SOVRAG_SERVE_METRICS_KEY) or the admin key, got "
+                       f"{_shown(key)}", code="invalid_api_key")
+
+
 Tenant = Annotated[Principal, Depends(require_tenant)]
 
 

@@ -14,6 +14,8 @@ import hashlib
 import shutil
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -45,7 +47,9 @@ class TenantCollections:
         self.settings = settings
         self.backend = open_backend(settings.store, settings.data_dir)
         self._open: dict[str, Collection] = {}
-        self._lock = threading.Lock()
+        self._users: dict[str, int] = {}  # requests and jobs inside use(), per store name
+        self._dropping: set[str] = set()
+        self._lock = threading.Condition()
 
     @staticmethod
     def prefix(tenant_id: int) -> str:
@@ -83,33 +87,62 @@ class TenantCollections:
         self.files_dir(tenant_id, name).mkdir(parents=True, exist_ok=True)
         return col
 
-    def get(self, tenant_id: int, name: str) -> Collection:
-        internal = self.internal(tenant_id, name)
-        with self._lock:
-            col = self._open.get(internal)
-            if col is None:
-                if not self.backend.exists(internal):
-                    raise APIError(404, f"collection {name!r}: not found", code="collection_not_found")
-                col = open_collection(self.settings, internal)
-                self._open[internal] = col
-            return col
-
-    def drop(self, tenant_id: int, name: str) -> None:
-        internal = self.internal(tenant_id, name)
-        with self._lock:
+    def _open_locked(self, internal: str, name: str) -> Collection:
+        if internal in self._dropping:
+            raise APIError(404, f"collection {name!r}: not found (being deleted)", code="collection_not_found")
+        col = self._open.get(internal)
+        if col is None:
             if not self.backend.exists(internal):
                 raise APIError(404, f"collection {name!r}: not found", code="collection_not_found")
-            col = self._open.pop(internal, None)
-            if col is not None:
-                col.close()
-            self.backend.drop(internal)
+            col = open_collection(self.settings, internal)
+            self._open[internal] = col
+        return col
+
+    def check(self, tenant_id: int, name: str) -> None:
+        """404 unless the tenant has this collection."""
+        with self.use(tenant_id, name):
+            pass
+
+    @contextmanager
+    def use(self, tenant_id: int, name: str) -> Iterator[Collection]:
+        """The open collection, guaranteed not to be closed or dropped until the block ends."""
+        internal = self.internal(tenant_id, name)
+        with self._lock:
+            col = self._open_locked(internal, name)
+            self._users[internal] = self._users.get(internal, 0) + 1
+        try:
+            yield col
+        finally:
+            with self._lock:
+                self._users[internal] -= 1
+                if not self._users[internal]:
+                    del self._users[internal]
+                    self._lock.notify_all()
+
+    def drop(self, tenant_id: int, name: str, wait_s: float = 30.0) -> None:
+        """Delete the collection once the requests using it are done; new requests already get 404."""
+        internal = self.internal(tenant_id, name)
+        with self._lock:
+            if internal in self._dropping or not self.backend.exists(internal):
+                raise APIError(404, f"collection {name!r}: not found", code="collection_not_found")
+            self._dropping.add(internal)
+            try:
+                if not self._lock.wait_for(lambda: not self._users.get(internal), timeout=wait_s):
+                    raise APIError(409, f"collection {name!r}: still in use after {wait_s:.0f} s; try again",
+                                   code="collection_busy")
+                col = self._open.pop(internal, None)
+                if col is not None:
+                    col.close()
+                self.backend.drop(internal)
+            finally:
+                self._dropping.discard(internal)
         shutil.rmtree(self.files_dir(tenant_id, name), ignore_errors=True)
 
     def describe(self, tenant_id: int, name: str) -> dict[str, Any]:
-        col = self.get(tenant_id, name)
-        return {"object": "collection", "name": name, "chunks": col.store.count(),
-                "documents": len(col.store.documents()), "embedder": col.meta.get("embedder"),
-                "created": col.meta.get("created")}
+        with self.use(tenant_id, name) as col:
+            return {"object": "collection", "name": name, "chunks": col.store.count(),
+                    "documents": len(col.store.documents()), "embedder": col.meta.get("embedder"),
+                    "created": col.meta.get("created")}
 
     def close(self) -> None:
         with self._lock:
@@ -154,8 +187,14 @@ def create_collection(body: CollectionIn, me: Tenant, ctx: Ctx) -> dict[str, Any
 
 @router.get("/collections")
 def list_collections(me: Tenant, ctx: Ctx) -> dict[str, Any]:
-    return {"object": "list",
-            "data": [ctx.collections.describe(me.tenant_id, n) for n in ctx.collections.names(me.tenant_id)]}
+    data = []
+    for n in ctx.collections.names(me.tenant_id):
+        try:
+            data.append(ctx.collections.describe(me.tenant_id, n))
+        except APIError as e:  # deleted between listing and describing
+            if e.status != 404:
+                raise
+    return {"object": "list", "data": data}
 
 
 @router.get("/collections/{name}")
@@ -177,8 +216,8 @@ def delete_collection(name: str, me: Tenant, ctx: Ctx) -> dict[str, Any]:
 @router.post("/collections/{name}/search")
 async def search_collection(name: str, body: SearchIn, me: Tenant, ctx: Ctx) -> dict[str, Any]:
     def run() -> list[dict[str, Any]]:
-        col = ctx.collections.get(me.tenant_id, name)
-        hits = search(col, body.query, top_k=body.top_k, mode=body.mode, filters=body.filters)
+        with ctx.collections.use(me.tenant_id, name) as col:
+            hits = search(col, body.query, top_k=body.top_k, mode=body.mode, filters=body.filters)
         return [{"rank": h.rank, "score": h.score, **chunk_view(h.chunk)} for h in hits]
 
     t0 = time.perf_counter()

@@ -64,7 +64,7 @@ def _save(upload: UploadFile, target: Path) -> None:
 async def upload_documents(name: str, request: Request, me: Tenant, ctx: Ctx) -> dict[str, Any]:
     """Upload one or more files (field `files`); ingestion runs as a job: poll GET /v1/jobs/{id}."""
     opts = ctx.options
-    await anyio.to_thread.run_sync(ctx.collections.get, me.tenant_id, name)  # 404 before reading the body
+    await anyio.to_thread.run_sync(ctx.collections.check, me.tenant_id, name)  # 404 before reading the body
     if ctx.jobs.closing:
         raise APIError(503, "the server is shutting down and accepts no uploads", code="shutting_down")
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
@@ -139,8 +139,8 @@ async def upload_documents(name: str, request: Request, me: Tenant, ctx: Ctx) ->
 
 
 def _documents(ctx: ServerContext, tenant_id: int, name: str) -> list[dict[str, Any]]:
-    col = ctx.collections.get(tenant_id, name)
-    states = col.store.documents()
+    with ctx.collections.use(tenant_id, name) as col:
+        states = col.store.documents()
     rows = {r["doc_id"]: r for r in ctx.db.all("SELECT * FROM files WHERE tenant_id = ? AND collection = ?",
                                                 (tenant_id, name))}
     out = []
@@ -176,9 +176,9 @@ def get_document(name: str, document_id: str, me: Tenant, ctx: Ctx) -> dict[str,
 @router.delete("/collections/{name}/documents/{document_id}")
 def delete_document(name: str, document_id: str, me: Tenant, ctx: Ctx) -> dict[str, Any]:
     doc = _find(ctx, me.tenant_id, name, document_id)
-    col = ctx.collections.get(me.tenant_id, name)
-    col.store.delete_document(doc["_doc_id"])
-    col.store.flush()
+    with ctx.collections.use(me.tenant_id, name) as col:
+        col.store.delete_document(doc["_doc_id"])
+        col.store.flush()
     ctx.db.run("DELETE FROM files WHERE tenant_id = ? AND collection = ? AND doc_id = ?",
                (me.tenant_id, name, doc["_doc_id"]))
     folder = ctx.collections.files_dir(me.tenant_id, name).resolve()

@@ -102,10 +102,12 @@ class JobRunner:
         tenant_id, name = int(row["tenant_id"]), str(row["collection"])
         paths = [Path(p) for p in json.loads(row["paths"])]
         try:
-            col = self.collections.get(tenant_id, name)
+            with self.collections.use(tenant_id, name) as col:
+                self._ingest(job_id, tenant_id, name, col, paths)
         except APIError as e:
             self._finish(job_id, "failed", error=e.message)
-            return
+
+    def _ingest(self, job_id: str, tenant_id: int, name: str, col: Any, paths: list[Path]) -> None:
         done = 0
 
         def progress(path: str, status: str) -> None:

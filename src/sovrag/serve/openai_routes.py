@@ -23,6 +23,8 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from sovrag.answer import AnswerOptions, AnswerPipeline
+from sovrag.answer.followup import Turn
+from sovrag.answer.pipeline import Prepared
 from sovrag.config import Settings
 from sovrag.embed import create_embedder
 from sovrag.errors import SovragError
@@ -217,19 +219,31 @@ async def chat_completions(body: ChatRequest, me: Tenant, ctx: Ctx) -> dict[str,
 async def _rag(body: ChatRequest, params: GenerationParams, comp: _Completion, tenant_id: int,
                ctx: ServerContext) -> dict[str, Any] | StreamingResponse:
     name = body.model[len(RAG_PREFIX):]
-    question = next((m.text() for m in reversed(body.messages) if m.role == "user"), "")
+    last_user = max((i for i, m in enumerate(body.messages) if m.role == "user"), default=-1)
+    question = body.messages[last_user].text() if last_user >= 0 else ""
+    # Earlier user/assistant turns make a follow-up retrievable ("and for part-timers?"); system text is ignored:
+    # sovrag writes the RAG prompt itself.
+    history = [Turn(m.role, m.text()) for m in body.messages[:last_user] if m.role in ("user", "assistant")]
     if not question.strip():
         raise APIError(400, "messages: no user message with text to answer", code="invalid_request",
                        param="messages")
-    try:
-        col = await anyio.to_thread.run_sync(ctx.collections.get, tenant_id, name)
-    except APIError as e:
-        raise APIError(404, f"model {body.model!r}: no collection {name!r}; see GET /v1/models",
-                       code="model_not_found", param="model") from e
     llm = await ctx.llm.model()
     opts = AnswerOptions(max_tokens=params.max_tokens, params=params)
-    pipeline = AnswerPipeline(col, llm, opts)
-    prep = await anyio.to_thread.run_sync(pipeline.prepare, question)
+
+    def prepare() -> tuple[AnswerPipeline, Prepared]:
+        # The collection is only read while retrieving; generation and verification need the embedder alone,
+        # so a collection deleted meanwhile does not break an answer already being written.
+        try:
+            with ctx.collections.use(tenant_id, name) as col:
+                pipeline = AnswerPipeline(col, llm, opts)
+                return pipeline, pipeline.prepare(question, history)
+        except APIError as e:
+            if e.status != 404:
+                raise
+            raise APIError(404, f"model {body.model!r}: no collection {name!r}; see GET /v1/models",
+                           code="model_not_found", param="model") from e
+
+    pipeline, prep = await anyio.to_thread.run_sync(prepare)
     gp = pipeline.params()
 
     include_usage = comp.include_usage

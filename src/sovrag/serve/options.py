@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, fields
+from pathlib import Path
 
+from sovrag.config import read_section
 from sovrag.errors import ConfigError
 
 ADMIN_KEY_ENV = "SOVRAG_ADMIN_KEY"
@@ -14,6 +16,8 @@ _PREFIX = "SOVRAG_SERVE_"
 @dataclass(frozen=True)
 class ServerOptions:
     admin_key: str = ""
+    #: A separate key for Prometheus to scrape /metrics with (the admin key works too).
+    metrics_key: str = ""
     #: Upload limits: one file, one request (all files together), files per request.
     max_upload_file_mb: float = 50.0
     max_upload_request_mb: float = 200.0
@@ -34,9 +38,20 @@ class ServerOptions:
     threadpool: int = 64
 
     @classmethod
-    def from_env(cls, **overrides: object) -> ServerOptions:
-        """Defaults < SOVRAG_SERVE_* env vars (and SOVRAG_ADMIN_KEY) < overrides."""
+    def from_env(cls, config_file: Path | None = None, **overrides: object) -> ServerOptions:
+        """Defaults < the [serve] table of the settings file < SOVRAG_SERVE_* env vars (and SOVRAG_ADMIN_KEY) <
+        overrides."""
         values: dict[str, object] = {}
+        if config_file is not None:
+            types = {f.name: f.type for f in fields(cls)}
+            for key, value in read_section(config_file, "serve").items():
+                if key not in types:
+                    raise ConfigError(f"config file {config_file}: unknown [serve] setting {key!r}; known: "
+                                      f"{sorted(types)}")
+                expected = {"str": (str,), "int": (int,), "float": (int, float)}[str(types[key])]
+                if isinstance(value, bool) or not isinstance(value, expected):
+                    raise ConfigError(f"config file {config_file}: [serve] {key} = {value!r}: expected {types[key]}")
+                values[key] = float(value) if types[key] == "float" else value
         for f in fields(cls):
             env = os.environ.get(ADMIN_KEY_ENV if f.name == "admin_key" else _PREFIX + f.name.upper())
             if env:
@@ -57,4 +72,7 @@ class ServerOptions:
                      "llm_queue_max", "default_max_tokens", "max_json_mb"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"setting {name}={getattr(self, name)}: must be positive")
+        if self.metrics_key and len(self.metrics_key) < 16:
+            raise ConfigError(f"metrics key: {_PREFIX}METRICS_KEY is shorter than 16 characters; use a long random "
+                              "secret")
         return self
