@@ -405,6 +405,31 @@ def test_upload_limits_names_and_types(live: Live) -> None:
     assert all("files/uploads" in str(p) for p in live.data.rglob("escape.md"))
 
 
+def test_unicode_upload_names_stay_distinct_and_nothing_is_overwritten(live: Live) -> None:
+    with live.http(live.a_key) as c:
+        c.post("/v1/collections", json={"name": "unicode"}).raise_for_status()
+        r = _upload(c, "unicode", [("日本.md", b"# Japan\n\nTokyo is the capital of Japan."),
+                                   ("中文.md", b"# China\n\nBeijing is the capital of China.")])
+        assert r.status_code == 202, r.text
+        assert [f["status"] for f in r.json()["files"]] == ["accepted", "accepted"], r.json()
+        assert _wait_job(c, r.json()["id"])["state"] == "succeeded"
+        r = _upload(c, "unicode", [("café.md", b"# Cafe\n\nCoffee costs 3 euros.")])
+        assert _wait_job(c, r.json()["id"])["state"] == "succeeded"
+        names = {d["name"] for d in c.get("/v1/collections/unicode/documents").json()["data"]}
+        assert names == {"日本.md", "中文.md", "café.md"}
+
+
+def test_an_oversized_body_without_content_length_gets_413(live: Live) -> None:
+    def chunked(total: int) -> Iterator[bytes]:
+        for _ in range(total // 65536):
+            yield b" " * 65536
+
+    with live.http(live.a_key) as c:  # the JSON limit is 4 MB; a chunked body declares no length
+        r = c.post("/v1/chat/completions", content=chunked(6 * 2**20), headers={"Content-Type": "application/json"})
+        _assert_error(r, 413, "request_too_large")
+        assert c.get("/v1/collections").status_code == 200
+
+
 def test_a_flood_beyond_the_rate_limit_gets_429_and_others_keep_going(live: Live) -> None:
     limited = _tenant_key(live.base, "tenant-flood", rate_limit_rpm=5)
     with live.http(limited) as c:
@@ -431,3 +456,15 @@ def test_metrics_report_requests_latency_tokens_queue_and_jobs(live: Live) -> No
     assert "sovrag_llm_queue_depth 0.0" in text and "sovrag_ingest_jobs_in_progress 0.0" in text
     assert 'sovrag_ingest_files_total{status="added"}' in text
     assert "sovrag_llm_tokens_total" in text
+
+
+def test_metric_labels_do_not_grow_with_client_chosen_methods_or_paths(live: Live) -> None:
+    with live.http(live.a_key) as c:
+        for i in range(3):
+            assert c.request(f"BREW{i}", "/healthz").status_code == 405
+            assert c.get(f"/v1/collections/no-such-{i}").status_code == 404
+            assert c.get(f"/no/such/path/{i}").status_code == 404
+    with live.http(ADMIN) as c:
+        text = c.get("/metrics").text
+    assert "BREW" not in text and 'method="other",route="/healthz",status="405"' in text
+    assert "no-such" not in text and "/no/such" not in text and 'route="unmatched"' in text

@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import math
 import secrets
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -40,9 +41,10 @@ class KeyStore:
         self.db = db
 
     def create_tenant(self, name: str) -> dict[str, Any]:
-        if self.db.one("SELECT id FROM tenants WHERE name = ?", (name,)):
-            raise APIError(409, f"tenant {name!r}: already exists", code="tenant_exists", param="name")
-        tid = self.db.run("INSERT INTO tenants(name, created) VALUES (?, ?)", (name, now()))
+        try:  # the UNIQUE constraint decides: two concurrent creates of one name get 201 and 409, never a 500
+            tid = self.db.run("INSERT INTO tenants(name, created) VALUES (?, ?)", (name, now()))
+        except sqlite3.IntegrityError as e:
+            raise APIError(409, f"tenant {name!r}: already exists", code="tenant_exists", param="name") from e
         return self.tenant(tid)
 
     def tenant(self, tenant_id: int) -> dict[str, Any]:

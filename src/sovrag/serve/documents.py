@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import unicodedata
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,7 +28,10 @@ from sovrag.serve.errors import APIError
 router = APIRouter(prefix="/v1", tags=["documents"])
 Ctx = Annotated[ServerContext, Depends(get_ctx)]
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
+# Letters and digits of any script stay (so '日本.md' and '中文.md' remain two files), as do '.', '_', '-' and
+# spaces; separators, controls, invisible and direction-override characters do not.
+_UNSAFE = re.compile(r"[^\w. -]+")
+_MAX_NAME_BYTES = 200  # file systems allow 255 bytes; leaves room for the temporary upload name
 _COPY_CHUNK = 1 << 20
 
 UPLOAD_SCHEMA = {
@@ -42,12 +46,17 @@ UPLOAD_SCHEMA = {
 
 
 def safe_name(raw: str | None) -> str:
-    """The base name only ('../../etc/x.md' -> 'x.md'), unsafe characters replaced, no leading dots."""
-    base = (raw or "").replace("\\", "/").rsplit("/", 1)[-1]
+    """The base name only ('../../etc/x.md' -> 'x.md'), NFC-normalised, unsafe characters replaced, no leading
+    dots, at most 200 bytes of UTF-8."""
+    base = unicodedata.normalize("NFC", raw or "").replace("\\", "/").rsplit("/", 1)[-1]
     base = _UNSAFE.sub("_", base).strip(" .")
-    stem, dot, ext = base.rpartition(".")
-    if len(base) > 200:
-        base = (stem[: 190 - len(ext)] + dot + ext) if dot else base[:200]
+    if len(base.encode()) > _MAX_NAME_BYTES:
+        stem, dot, ext = base.rpartition(".")
+        if not dot or len(ext.encode()) > 16:
+            stem, dot, ext = base, "", ""
+        room = _MAX_NAME_BYTES - len((dot + ext).encode())
+        stem = stem.encode()[:room].decode(errors="ignore").strip(" .")
+        base = stem + dot + ext
     return base
 
 

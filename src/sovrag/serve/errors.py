@@ -7,6 +7,7 @@ Every failure a client can see goes through here, so SDKs map them to their usua
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -14,7 +15,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from sovrag.errors import CollectionError, EmbedError, GenerationError, ModelError, SovragError, StoreError
+from sovrag.errors import (
+    CollectionError,
+    ConfigError,
+    EmbedError,
+    GenerationError,
+    ModelError,
+    SovragError,
+    StoreError,
+)
 
 log = logging.getLogger("sovrag.serve")
 
@@ -24,6 +33,31 @@ _TYPES = {
     411: "invalid_request_error", 413: "invalid_request_error", 415: "invalid_request_error",
     429: "rate_limit_error", 500: "server_error", 502: "server_error", 503: "server_error",
 }
+
+
+# The folders of an absolute path (not of a URL: the slash must not follow a word character, ':' or '/').
+_DIRS = re.compile(r"(?<![\w:/.~-])(?:[A-Za-z]:)?[\\/](?:[^\s\\/'\"()]+[\\/])+")
+
+
+def scrub_paths(message: str) -> str:
+    """`message` with absolute paths cut to their last part, so no client learns the server's folders."""
+    return _DIRS.sub("", message)
+
+
+_STORE_PREFIX = re.compile(r"\bt\d+--(?=[A-Za-z0-9])")  # a tenant's collection 'x' is 't<tenant id>--x' in the store
+
+
+class BodyTooLarge(Exception):
+    """Raised by the request middleware's receive once a body passes its route's limit."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request body over {limit} bytes")
+        self.limit = limit
+
+
+def too_large(limit: int) -> APIError:
+    return APIError(413, f"request body: larger than the {limit / 2**20:.1f} MB limit for this route",
+                    code="request_too_large", headers={"Connection": "close"})
 
 
 class APIError(Exception):
@@ -72,17 +106,22 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
 
 
 def sovrag_error_to_api(e: SovragError) -> APIError:
-    """Map sovrag's user-facing errors to statuses; their messages already name input and problem."""
+    """Map sovrag's user-facing errors to statuses; their messages already name input and problem, but may name
+    server files too (a model, a shard), so paths are cut to their last part."""
+    msg = _STORE_PREFIX.sub("", scrub_paths(str(e)))
     if isinstance(e, CollectionError):
-        status = 404 if "does not exist" in str(e) else 409 if "already exists" in str(e) else 400
-        return APIError(status, str(e), code="collection_error")
+        if "does not exist" in msg:  # the store's message lists every collection, other tenants' included
+            return APIError(404, "collection not found", code="collection_not_found")
+        return APIError(409 if "already exists" in msg else 400, msg, code="collection_error")
     if isinstance(e, ModelError):
-        return APIError(503, f"model unavailable: {e}", code="model_unavailable")
+        return APIError(503, f"model unavailable: {msg}", code="model_unavailable")
     if isinstance(e, GenerationError | EmbedError):
-        return APIError(502, f"backend failed: {e}", code="backend_error")
+        return APIError(502, f"backend failed: {msg}", code="backend_error")
     if isinstance(e, StoreError):
-        return APIError(500, f"store failed: {e}", code="store_error")
-    return APIError(400, str(e), code="invalid_request")
+        return APIError(500, f"store failed: {msg}", code="store_error")
+    if isinstance(e, ConfigError):  # the server's settings, not the request: not the client's to fix
+        return APIError(500, f"server misconfigured: {msg}", code="server_config_error")
+    return APIError(400, msg, code="invalid_request")
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -97,6 +136,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc.__cause__, BodyTooLarge):  # FastAPI turns any failure reading a JSON body into a 400
+            return error_response(too_large(exc.__cause__.limit))
         if exc.status_code == 404:
             msg = f"route {request.method} {request.url.path}: not found"
         elif exc.status_code == 405:

@@ -25,7 +25,7 @@ from sovrag.serve.auth import Tenant
 from sovrag.serve.collections import TenantCollections
 from sovrag.serve.context import ServerContext, get_ctx
 from sovrag.serve.db import Database, now
-from sovrag.serve.errors import APIError
+from sovrag.serve.errors import APIError, scrub_paths
 from sovrag.serve.metrics import Metrics
 from sovrag.store import SearchQuery
 
@@ -128,7 +128,7 @@ class JobRunner:
         for source in report.added + report.updated:
             self._describe(tenant_id, name, col, source)
         summary = {**report.summary(), "failures": [
-            {"file": Path(src).name, "reason": why.replace(str(Path(src).parent) + "/", "")}
+            {"file": Path(src).name, "reason": scrub_paths(why.replace(str(Path(src).parent) + "/", ""))}
             for src, why in report.failed]}
         self._finish(job_id, "succeeded", report=summary)
 

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import aclosing, asynccontextmanager
 from typing import Any
 
 import anyio
@@ -86,10 +86,14 @@ class LLMGate:
     async def stream(self, llm: LLM, messages: list[Message], params: GenerationParams) -> AsyncIterator[Any]:
         """Text deltas, then the finished Generation. Leaving early (a client gone) stops the model."""
         async with self.slot():
-            async for item in iterate_in_thread(lambda: _events(llm, messages, params)):
-                if isinstance(item, Generation):
-                    self.count(item)
-                yield item
+            # aclosing: when this generator is closed at its yield (the route's aclosing, a client gone), the
+            # thread's generation must be stopped *before* the slot releases the lock, not whenever the
+            # abandoned inner generator happens to be finalised, or the next request runs the model concurrently.
+            async with aclosing(iterate_in_thread(lambda: _events(llm, messages, params))) as items:
+                async for item in items:
+                    if isinstance(item, Generation):
+                        self.count(item)
+                    yield item
 
 
 def _events(llm: LLM, messages: list[Message], params: GenerationParams) -> Iterator[str | Generation]:

@@ -18,12 +18,15 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.routing import Match
 
-from sovrag.serve.errors import error_body
+from sovrag.serve.errors import BodyTooLarge, error_body, too_large
 
 log = logging.getLogger("sovrag.serve.access")
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("sovrag_request_id", default="")
 _GOOD_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+#: Metric labels take the method from this set only: any token is a valid HTTP method, so a client could
+#: otherwise mint a new time series per request.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -70,10 +73,6 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
         return json.dumps(out, ensure_ascii=False)
-
-
-class BodyTooLarge(Exception):
-    pass
 
 
 class RequestMiddleware:
@@ -124,7 +123,7 @@ class RequestMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise BodyTooLarge()
+                    raise BodyTooLarge(limit)
             return message
 
         try:
@@ -142,8 +141,9 @@ class RequestMiddleware:
             seconds = time.perf_counter() - t0
             route = self._route(scope)
             method = scope.get("method", "")
-            self.metrics.requests.labels(route, method, str(status)).inc()
-            self.metrics.latency.labels(route, method).observe(seconds)
+            label = method if method in METHODS else "other"
+            self.metrics.requests.labels(route, label, str(status)).inc()
+            self.metrics.latency.labels(route, label).observe(seconds)
             log.info("%s %s -> %d", method, scope["path"], status,
                      extra={"method": method, "path": scope["path"], "route": route, "status": status,
                             "ms": round(seconds * 1000, 1), "bytes_in": received,
@@ -151,9 +151,8 @@ class RequestMiddleware:
             request_id_var.reset(token)
 
     async def _too_large(self, send: Send, limit: int) -> None:
-        body = json.dumps(error_body(
-            f"request body: larger than the {limit / 2**20:.1f} MB limit for this route", "invalid_request_error",
-            "request_too_large")).encode()
+        e = too_large(limit)
+        body = json.dumps(error_body(e.message, e.type, e.code)).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                                 (b"connection", b"close")]})

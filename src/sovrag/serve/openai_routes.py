@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -35,6 +36,7 @@ from sovrag.serve.context import ServerContext, get_ctx
 from sovrag.serve.errors import APIError, error_body, sovrag_error_to_api
 from sovrag.types import Answer
 
+log = logging.getLogger("sovrag.serve")
 router = APIRouter(prefix="/v1", tags=["openai"])
 Ctx = Annotated[ServerContext, Depends(get_ctx)]
 RAG_PREFIX = "rag:"
@@ -161,14 +163,37 @@ class _Completion:
         return f"data: {json.dumps({**out, **(extra or {})}, ensure_ascii=False)}\n\n"
 
 
+class _SSEResponse(StreamingResponse):
+    """A StreamingResponse that always closes its event generator when the response ends.
+
+    Starlette cancels the sending task when the client disconnects; if that lands while the generator waits at
+    a `yield` (a slow client, send blocked), the generator is merely abandoned, keeping the LLM slot (and the
+    model) busy until garbage collection. Closing it here frees them at once.
+    """
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            close = getattr(self.body_iterator, "aclose", None)
+            if close is not None:
+                with anyio.CancelScope(shield=True):
+                    await close()
+
+
 def _sse(events: AsyncIterator[str]) -> StreamingResponse:
-    return StreamingResponse(events, media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return _SSEResponse(events, media_type="text/event-stream",
+                        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
 def _error_event(e: Exception) -> str:
-    api = sovrag_error_to_api(e) if isinstance(e, SovragError) else (
-        e if isinstance(e, APIError) else APIError(500, "internal server error while streaming"))
+    if isinstance(e, SovragError):
+        api = sovrag_error_to_api(e)
+    elif isinstance(e, APIError):
+        api = e
+    else:
+        log.exception("unhandled error while streaming")
+        api = APIError(500, "internal server error while streaming", code="internal_error")
     return f"data: {json.dumps(error_body(api.message, api.type, api.code))}\n\n"
 
 

@@ -69,9 +69,15 @@ class ServerOptions:
                 f" set it to a long random secret, e.g. export {ADMIN_KEY_ENV}=$(openssl rand -hex 24)"
             )
         for name in ("max_upload_file_mb", "max_upload_request_mb", "max_upload_files", "rate_limit_rpm",
-                     "llm_queue_max", "default_max_tokens", "max_json_mb"):
+                     "llm_queue_max", "default_max_tokens", "max_json_mb", "max_tokens_limit",
+                     "embeddings_max_inputs", "threadpool"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"setting {name}={getattr(self, name)}: must be positive")
+        if self.shutdown_grace_s < 0:
+            raise ConfigError(f"setting shutdown_grace_s={self.shutdown_grace_s}: must not be negative")
+        if self.default_max_tokens > self.max_tokens_limit:  # else every chat without max_tokens is refused
+            raise ConfigError(f"setting default_max_tokens={self.default_max_tokens}: over max_tokens_limit="
+                              f"{self.max_tokens_limit}")
         if self.metrics_key and len(self.metrics_key) < 16:
             raise ConfigError(f"metrics key: {_PREFIX}METRICS_KEY is shorter than 16 characters; use a long random "
                               "secret")
