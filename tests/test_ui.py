@@ -7,10 +7,12 @@ of every step go to test-artifacts/ui/ (SOVRAG_UI_ARTIFACTS to change); the READ
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import secrets
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -371,3 +373,80 @@ def test_a_revoked_key_sends_the_user_back_to_sign_in(page: sync_api.Page, live:
     page.get_by_role("link", name="Evaluations").click()
     expect(page.locator("#signin-error")).to_contain_text("no longer accepted")
     expect(page.locator("#nav")).to_be_hidden()
+
+
+class Proxy:
+    """A TCP relay in front of the server whose connections the test can cut, as a dying server would."""
+
+    def __init__(self, port: int) -> None:
+        self.target = ("127.0.0.1", port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.base = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.conns: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            self.conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+
+    def cut(self) -> None:
+        for s in self.conns:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+        self.conns.clear()
+
+    def close(self) -> None:
+        self.listener.close()
+        self.cut()
+
+
+@pytest.mark.model
+def test_connection_dropping_mid_answer_ends_the_stream_with_a_message(page: sync_api.Page, live: Live) -> None:
+    with _api(live.base, live.a_key) as a:
+        a.post("/v1/collections", json={"name": "firmware"}).raise_for_status()
+        notes = EXAMPLES / "release-notes.txt"
+        r = a.post("/v1/collections/firmware/documents", files=[("files", (notes.name, notes.read_bytes()))])
+        _wait_job(a, r.raise_for_status().json()["id"])
+    proxy = Proxy(int(live.base.rsplit(":", 1)[1]))
+    try:
+        page.goto(proxy.base + "/")
+        page.get_by_label("API key").fill(live.a_key)
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_label("Collection", exact=True).select_option("firmware")
+        page.get_by_label("Your question").fill("Which new features does firmware 4.2 add?")
+        page.get_by_role("button", name="Ask").click()
+        page.wait_for_function("""() => {  // the first words have arrived, or (wrongly) the answer is over
+            const msg = [...document.querySelectorAll('.msg.assistant')].pop();
+            return msg && (!msg.classList.contains('streaming') || msg.querySelector('.answer-text'));
+        }""", timeout=180_000)
+        expect(page.locator(".msg.assistant.streaming .answer-text")).not_to_be_empty(timeout=1)
+        proxy.cut()
+        answer = page.locator(".msg.assistant").last
+        expect(answer.locator(".msg-error")).to_contain_text("connection to the server was lost", timeout=30_000)
+        expect(answer.locator(".answer-text")).not_to_be_empty()  # what arrived is kept
+        expect(page.locator("#chat-send")).to_be_enabled()
+        expect(page.locator("#chat-stop")).to_be_hidden()
+        shot(page, "10-connection-drop")
+    finally:
+        proxy.close()
+    with httpx.Client(base_url=live.base) as c:  # the server itself is fine and its LLM is free again
+        deadline = time.monotonic() + 60
+        while c.get("/readyz").json()["llm_queue_depth"] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert c.get("/readyz").status_code == 200
