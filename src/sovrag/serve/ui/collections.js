@@ -13,7 +13,7 @@ function collectionItem(c) {
       type: 'button', class: 'collection-pick', 'aria-pressed': current ? 'true' : 'false',
       onclick: () => app.select(c.name),
     }, h('span', { class: 'collection-name' }, c.name),
-    h('span', { class: 'hint' }, `${c.documents} document${c.documents === 1 ? "" : "s"}, ${c.chunks} chunk${c.chunks === 1 ? "" : "s"}`)),
+    h('span', { class: 'hint' }, `${c.documents} document${c.documents === 1 ? '' : 's'}, ${c.chunks} chunk${c.chunks === 1 ? '' : 's'}`)),
     h('button', {
       type: 'button', class: 'danger small', 'aria-label': `Delete collection ${c.name}`,
       onclick: () => deleteCollection(c.name),
