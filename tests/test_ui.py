@@ -296,6 +296,62 @@ def test_broken_streams_end_with_a_message_and_the_button_comes_back(page: sync_
     expect(page.locator(".thinking")).to_have_count(0)  # no spinner left
 
 
+def _sse_answer(route: sync_api.Route, sovrag: dict) -> None:
+    """The chat route answered with a made-up final chunk: how the UI shows it needs no model."""
+    chunks = [{"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]},
+              {"choices": [{"index": 0, "delta": {"content": sovrag["text"]}}]},
+              {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "sovrag": sovrag}]
+    body = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
+    route.fulfill(status=200, headers={"Content-Type": "text/event-stream"}, body=body)
+
+
+def _source(n: int, name: str, text: str, page: int | None = None) -> dict:
+    return {"number": n, "text": text, "relevance": 0.7,
+            "chunk": {"id": f"c{n}", "doc_id": f"doc_{n}", "source": name, "title": name, "page": page,
+                      "headings": ["Prices"], "text": text, "chunk_index": 0}}
+
+
+def test_abstentions_contradictions_and_unsupported_sentences_look_different(page: sync_api.Page,
+                                                                            live: Live) -> None:
+    sign_in(page, live.a_key)
+    expect(page.get_by_label("Collection", exact=True)).to_have_value(re.compile(".+"))
+    a, b = "The hotel limit is 180 EUR per night.", "Hotels may cost up to 150 EUR per night."
+    sources = [_source(1, "expense-policy.docx", f"Travel. {a} Book early."),
+               _source(2, "travel-faq.pdf", f"{b} Ask your manager.", page=4)]
+    answer = {"question": "q", "abstained": False, "abstain_reason": "", "sources": sources,
+              "text": "The limit is 180 EUR per night [1]. It was raised in 2020.",
+              "sentences": [{"text": "The limit is 180 EUR per night.", "supported": True, "rejected": [],
+                             "citations": [{"source": 1, "support": 0.91, "evidence": a, "cited_by_model": True}]},
+                            {"text": "It was raised in 2020.", "supported": False, "rejected": [], "citations": []}],
+              "contradictions": [{"source_a": 1, "claim_a": a, "values_a": ["180 EUR"],
+                                  "source_b": 2, "claim_b": b, "values_b": ["150 EUR"]}]}
+    page.route("**/v1/chat/completions", lambda route: _sse_answer(route, answer))
+    page.get_by_label("Your question").fill("What is the hotel limit?")
+    page.get_by_label("Your question").press("Enter")
+    msg = page.locator(".msg.assistant").last
+    expect(msg.locator(".contradiction")).to_contain_text("The sources disagree")
+    expect(msg.locator(".sentence.unsupported")).to_contain_text("It was raised in 2020.")
+    msg.locator(".contradiction button.cite").nth(1).click()
+    expect(page.locator("#citation-meta")).to_contain_text("travel-faq.pdf")
+    expect(page.locator("#citation-meta")).to_contain_text("4")  # the page
+    expect(page.locator("#citation-passage mark")).to_have_text(b)
+    shot(page, "11-contradiction")
+
+    abstain = {"question": "q", "abstained": True, "sources": sources, "sentences": [], "contradictions": [],
+               "abstain_reason": "no source covers the question",
+               "text": "The documents do not answer this. Closest sources: [2]."}
+    page.unroute("**/v1/chat/completions")
+    page.route("**/v1/chat/completions", lambda route: _sse_answer(route, abstain))
+    page.get_by_label("Your question").fill("Who won the 1930 world cup?")
+    page.get_by_label("Your question").press("Enter")
+    msg = page.locator(".msg.assistant").last
+    expect(msg.locator(".badge-abstain")).to_have_text("No answer in the documents")
+    expect(msg).to_contain_text("Why: no source covers the question.")
+    expect(msg.locator(".sources li")).to_have_count(1)
+    expect(msg.locator(".sources")).to_contain_text("travel-faq.pdf")
+    shot(page, "12-abstention")
+
+
 def test_unsupported_and_oversized_uploads_show_each_files_reason(page: sync_api.Page, live: Live) -> None:
     sign_in(page, live.a_key)
     page.get_by_role("link", name="Collections").click()
