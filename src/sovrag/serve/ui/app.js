@@ -106,7 +106,9 @@ function init() {
   initChat(app);
   initCollections(app);
   initReports();
-  onUnauthorized((e) => signOut(`Your API key is no longer accepted (${e.message}). Sign in again.`));
+  onUnauthorized((e) => {
+    if (state.tenant) signOut(`Your API key is no longer accepted (${e.message}). Sign in again.`);
+  });
 
   $('#signin-form').addEventListener('submit', async (e) => {
     e.preventDefault();

@@ -13,6 +13,7 @@ const IDLE_TIMEOUT_MS = 120000; // no event for this long while streaming: give 
 
 let app;
 let busy = false;
+let asking = null; // the collection whose answer is streaming
 let controller = null;
 
 // ------------------------------------------------------------------ history (sessionStorage)
@@ -200,6 +201,8 @@ async function ask(question) {
   node.update(turn, { streaming: true });
   log.scrollTop = log.scrollHeight;
   setBusy(true);
+  asking = col;
+  const keyId = app.state.keyId;
   controller = new AbortController();
   let final = null;
   try {
@@ -236,10 +239,12 @@ async function ask(question) {
     if (!(e instanceof ApiError)) console.error(e);
   } finally {
     controller = null;
+    asking = null;
     history.push(turn);
-    saveHistory(col, history);
+    if (app.state.keyId === keyId) saveHistory(col, history); // not after a sign-out
     node.update(turn);
     setBusy(false);
+    if (app.state.current !== col) renderLog(); // another collection was picked meanwhile
     log.scrollTop = log.scrollHeight;
     announce(turn.error ? `The answer failed: ${turn.error}` : (final && final.abstained
       ? 'No answer found in the documents.' : 'Answer ready.'));
@@ -257,7 +262,7 @@ export function refreshChat() {
   $('#chat-empty').hidden = !none;
   $('#chat-input').disabled = none;
   $('#chat-send').disabled = none || busy;
-  renderLog();
+  if (!(asking && asking === app.state.current)) renderLog(); // never wipe the answer being streamed
 }
 
 export function initChat(theApp) {
