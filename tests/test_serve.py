@@ -231,6 +231,8 @@ def test_rag_chat_streams_openai_chunks_with_usage_and_sources(live: Live) -> No
     assert len(finals) == 1 and "25" in text
     sov = finals[0].model_extra["sovrag"]
     assert "handbook.md" in {s["chunk"]["source"] for s in sov["sources"]} and "25" in sov["text"]
+    for cite in (c for s in sov["sentences"] for c in s["citations"]):  # the evidence, in its whole passage
+        assert cite["evidence"] in sov["sources"][cite["source"] - 1]["chunk"]["text"]
     assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens > 0
     assert len({c.id for c in chunks}) == 1
 

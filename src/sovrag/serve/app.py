@@ -21,7 +21,7 @@ from sovrag import __version__
 from sovrag.config import Settings
 from sovrag.embed import create_embedder
 from sovrag.generate import LLM
-from sovrag.serve import auth, collections, documents, jobs, openai_routes
+from sovrag.serve import auth, collections, documents, jobs, openai_routes, runs, webui
 from sovrag.serve.context import ServerContext, get_ctx
 from sovrag.serve.db import Database
 from sovrag.serve.errors import install_error_handlers
@@ -66,7 +66,8 @@ def create_app(settings: Settings, llm: LLM | None = None, options: ServerOption
                   description="Self-hosted RAG with an OpenAI-compatible API. Chat with `model: rag:<collection>` "
                   "for grounded, cited answers; authenticate with `Authorization: Bearer <tenant key>`.")
     install_error_handlers(app)
-    for router in (auth.admin_router, openai_routes.router, collections.router, documents.router, jobs.router):
+    for router in (auth.admin_router, openai_routes.router, collections.router, documents.router, jobs.router,
+                   runs.router, webui.router):
         app.include_router(router)
 
     @app.get("/healthz", tags=["operations"])
@@ -90,8 +91,10 @@ def create_app(settings: Settings, llm: LLM | None = None, options: ServerOption
 
     @app.get("/v1/tenant", tags=["collections"])
     def whoami(me: auth.Tenant, ctx: Annotated[ServerContext, Depends(get_ctx)]) -> dict[str, Any]:
-        """The calling key's tenant."""
-        return {**ctx.keys.tenant(me.tenant_id), "key_id": me.key_id}
+        """The calling key's tenant, and the upload limits a client should batch its files by."""
+        limits = {"max_upload_file_mb": opts.max_upload_file_mb, "max_upload_request_mb": opts.max_upload_request_mb,
+                  "max_upload_files": opts.max_upload_files}
+        return {**ctx.keys.tenant(me.tenant_id), "key_id": me.key_id, "limits": limits}
 
     def limit_for(path: str) -> int:
         mb = opts.max_upload_request_mb if path.endswith("/documents") else opts.max_json_mb

@@ -124,12 +124,17 @@ def _params(body: ChatRequest, ctx: ServerContext) -> GenerationParams:
 
 
 def public_answer(ans: Answer) -> dict[str, Any]:
-    """Answer.to_dict() with file names and opaque document ids instead of server paths."""
+    """Answer.to_dict() with file names and opaque document ids instead of server paths.
+
+    Each source's chunk also carries its whole text and index, so a client can show a citation's evidence
+    sentence in the passage it comes from (the source's own `text` is only what the model was shown)."""
     d = ans.to_dict()
-    for src in d["sources"]:
+    for src, source in zip(d["sources"], ans.sources, strict=True):
         ch = src["chunk"]
         ch["source"] = Path(ch["source"]).name
         ch["doc_id"] = public_doc_id(ch["doc_id"])
+        ch["text"] = source.chunk.text
+        ch["chunk_index"] = source.chunk.index
     return d
 
 

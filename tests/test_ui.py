@@ -1,0 +1,508 @@
+"""The web UI in real headless Chromium (Debian's, driven by Playwright) against a live `sovrag serve`.
+
+One server for the module (real uvicorn on loopback, real embedder and LLM) and one real LLM answer; the
+broken-stream cases replace the chat route's response in the browser, so they need no model. Screenshots
+of every step go to test-artifacts/ui/ (SOVRAG_UI_ARTIFACTS to change); the README's come from there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from sovrag.config import Settings
+from sovrag.reports import RunSummary, new_run, write_summary
+from sovrag.serve import create_app
+from sovrag.serve.options import ServerOptions
+from tests.conftest import MODELS_DIR
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path(os.environ.get("SOVRAG_CHROMIUM", "/usr/bin/chromium"))
+ARTIFACTS = Path(os.environ.get("SOVRAG_UI_ARTIFACTS", ROOT / "test-artifacts" / "ui"))
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+EXAMPLES = ROOT / "examples" / "docs"
+ADMIN = "admin-" + secrets.token_hex(16)
+QUESTION = "How many vacation days do new employees get?"
+
+if not CHROMIUM.exists():
+    if os.environ.get("CI"):
+        raise RuntimeError(f"{CHROMIUM} is missing: CI must install Debian's chromium (see .ci/run)")
+    pytest.skip(f"no Chromium at {CHROMIUM}: install it with 'apt-get install chromium' to run the browser tests",
+                allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is in the dev extras")
+uvicorn = pytest.importorskip("uvicorn")
+expect = sync_api.expect
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class Live:
+    base: str
+    data: Path
+    a_key: str
+    b_key: str
+    a_runs: list[str]
+    b_run: str
+
+
+def _api(base: str, key: str) -> httpx.Client:
+    return httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=60)
+
+
+def _wait_job(c: httpx.Client, job_id: str) -> None:
+    deadline = time.monotonic() + 120
+    while c.get(f"/v1/jobs/{job_id}").json()["state"] in ("queued", "running"):
+        assert time.monotonic() < deadline, f"job {job_id} did not finish"
+        time.sleep(0.2)
+
+
+def _run(data: Path, kind: str, store_name: str, title: str, created: str, metrics: dict[str, float | None]) -> str:
+    run_id, folder = new_run(data, kind)  # type: ignore[arg-type]
+    write_summary(folder, RunSummary(id=run_id, kind=kind, created=created, collection=store_name,  # type: ignore[arg-type]
+                                     title=title, metrics=metrics))
+    (folder / "report.html").write_text(
+        f"<!doctype html><html><head><title>{title}</title><style>h1{{color:#1f5fbf}}</style></head><body>"
+        f"<h1>{title}</h1><table><tr><th>metric</th><th>value</th></tr>"
+        + "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in metrics.items())
+        + "</table><script>parent.document.title = 'pwned'</script></body></html>", encoding="utf-8")
+    return run_id
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    data = tmp_path_factory.mktemp("ui") / "data"
+    data.mkdir()
+    MODELS_DIR.mkdir(parents=True, exist_ok=True)
+    (data / "models").symlink_to(MODELS_DIR, target_is_directory=True)
+    settings = Settings(data_dir=data, llm_context=2048, llm_threads=1)
+    opts = ServerOptions(admin_key=ADMIN, max_upload_file_mb=0.05, max_upload_request_mb=1.0, max_upload_files=10,
+                         default_max_tokens=64, rate_limit_rpm=100_000, shutdown_grace_s=5)
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, options=opts), host="127.0.0.1", port=0,
+                                           log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
+        time.sleep(0.05)
+    base = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    keys, ids = {}, {}
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=60) as adm:
+        for name in ("acme", "globex"):
+            ids[name] = adm.post("/admin/tenants", json={"name": name}).raise_for_status().json()["id"]
+            keys[name] = adm.post(f"/admin/tenants/{ids[name]}/keys", json={}).raise_for_status().json()["key"]
+    with _api(base, keys["acme"]) as a:
+        a.post("/v1/collections", json={"name": "benchmarks"}).raise_for_status()
+    with _api(base, keys["globex"]) as b:
+        b.post("/v1/collections", json={"name": "zephyr-notes"}).raise_for_status()
+        r = b.post("/v1/collections/zephyr-notes/documents",
+                   files=[("files", ("zephyr.txt", b"The Zephyr launch code is ZEBRA-4471."))])
+        _wait_job(b, r.raise_for_status().json()["id"])
+    a_runs = [_run(data, "eval", f"t{ids['acme']}--benchmarks", "Answer quality on the handbook",
+                   "2026-11-26T09:30:00+00:00",
+                   {"faithfulness": 0.912, "answer_relevancy": 0.874, "context_precision": None}),
+              _run(data, "bench", f"t{ids['acme']}--benchmarks", "Latency under load",
+                   "2026-11-27T08:15:00+00:00", {"p50_s": 4.21, "p95_s": 9.8, "errors": 0})]
+    b_run = _run(data, "eval", f"t{ids['globex']}--zephyr-notes", "Globex secret eval", "2026-11-27T07:00:00+00:00",
+                 {"faithfulness": 0.5})
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    yield Live(base, data, keys["acme"], keys["globex"], a_runs, b_run)
+    server.should_exit = True
+    thread.join(15)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[sync_api.Browser]:
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: sync_api.Browser, live: Live) -> Iterator[sync_api.Page]:
+    """A fresh browser context (its own sessionStorage); uncaught script errors fail the test."""
+    context = browser.new_context(viewport={"width": 1280, "height": 860}, base_url=live.base)
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live.base)
+    pg = context.new_page()
+    pg.set_default_timeout(20_000)
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    yield pg
+    context.close()
+    assert not errors, f"uncaught errors in the page: {errors}"
+
+
+def shot(page: sync_api.Page, name: str, full_page: bool = False) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)
+
+
+def sign_in(page: sync_api.Page, key: str) -> None:
+    page.goto("/")
+    page.get_by_label("API key").fill(key)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#tenant-name")).to_be_visible()
+
+
+# ------------------------------------------------------------------ tests
+def test_ui_is_served_with_local_assets_only(live: Live) -> None:
+    with httpx.Client(base_url=live.base) as c:
+        index = c.get("/")
+        assert index.status_code == 200 and index.headers["content-type"].startswith("text/html")
+        assert "script-src 'self'" in index.headers["content-security-policy"]
+        refs = re.findall(r'(?:src|href)="([^"#]+)"', index.text)
+        assert refs and all(r.startswith("/ui/") for r in refs), refs  # nothing from elsewhere
+        for name in ("app.js", "api.js", "chat.js", "citations.js", "collections.js", "upload.js", "reports.js",
+                     "sse.js", "dom.js"):
+            js = c.get(f"/ui/{name}")
+            assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript"), name
+            assert "http://" not in js.text and "https://" not in js.text, name
+        assert c.get("/ui/style.css").headers["content-type"].startswith("text/css")
+        assert c.get("/ui/../app.py").status_code == 404 and c.get("/ui/nope.js").status_code == 404
+        assert "swagger" in c.get("/docs").text.lower() and c.get("/healthz").json() == {"status": "ok"}
+
+
+def test_a_wrong_key_is_refused_and_the_form_stays_usable(page: sync_api.Page, live: Live) -> None:
+    page.goto("/")
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    shot(page, "01-sign-in")
+    page.get_by_label("API key").fill("sk-sovrag-this-is-not-a-key")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#signin-error")).to_contain_text("This API key was refused")
+    expect(page.get_by_role("button", name="Sign in")).to_be_enabled()
+    expect(page.locator("#nav")).to_be_hidden()
+    assert page.evaluate("sessionStorage.getItem('sovrag.key')") is None
+    shot(page, "02-wrong-key")
+    page.get_by_label("API key").fill(ADMIN)  # the admin key is not a tenant key
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#signin-error")).to_contain_text("admin key cannot call tenant routes")
+
+
+@pytest.mark.model
+def test_sign_in_create_upload_ask_and_open_the_cited_passage(page: sync_api.Page, live: Live) -> None:
+    sign_in(page, live.a_key)
+    expect(page.locator("#tenant-name")).to_have_text("Tenant: acme")
+    assert page.evaluate("sessionStorage.getItem('sovrag.key')") == live.a_key
+    assert page.evaluate("localStorage.length") == 0 and not page.context.cookies()
+
+    # a collection, and two files dropped on the drop zone
+    page.get_by_role("link", name="Collections").click()
+    page.get_by_label("New collection").fill("docs")
+    page.get_by_role("button", name="Create").click()
+    expect(page.get_by_role("button", name=re.compile(r"^docs"))).to_have_attribute("aria-pressed", "true")
+    files = [[name, (EXAMPLES / name).read_text(encoding="utf-8")] for name in ("handbook.md", "release-notes.txt")]
+    transfer = page.evaluate_handle("""files => {
+        const dt = new DataTransfer();
+        for (const [name, text] of files) dt.items.add(new File([text], name, {type: 'text/plain'}));
+        return dt;
+    }""", files)
+    page.dispatch_event("#dropzone", "dragover", {"dataTransfer": transfer})
+    page.dispatch_event("#dropzone", "drop", {"dataTransfer": transfer})
+    expect(page.locator("#upload-files li")).to_have_count(2)
+    expect(page.locator("#upload-summary")).to_have_text("Done: 2 ingested.", timeout=120_000)
+    expect(page.locator("#upload-files li.ok")).to_have_count(2)
+    rows = page.locator("#document-table tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.filter(has_text="handbook.md")).to_contain_text("markdown")
+    shot(page, "03-collections-upload", full_page=True)
+
+    # the question, streamed; the answer's citation opens the supporting passage of handbook.md
+    page.get_by_role("link", name="Chat").click()
+    expect(page.get_by_label("Collection", exact=True)).to_have_value("docs")
+    page.get_by_label("Your question").fill(QUESTION)
+    page.get_by_role("button", name="Ask").click()
+    expect(page.locator("#chat-send")).to_be_disabled()
+    answer = page.locator(".msg.assistant").last
+    expect(answer.locator(".answer-text")).to_contain_text("25", timeout=180_000)  # streamed text
+    expect(page.locator("#chat-send")).to_be_enabled(timeout=120_000)
+    expect(answer.locator(".msg-error")).to_be_hidden()
+    cite = answer.locator("button.cite").first
+    expect(cite).to_have_attribute("aria-label", re.compile(r"^Source \d+: handbook\.md"))
+    cite.click()
+    panel = page.get_by_role("complementary")
+    expect(panel).to_be_visible()
+    expect(panel.locator("#citation-title")).to_contain_text("handbook.md")
+    expect(panel.locator("#citation-meta")).to_contain_text("Vacation")  # the heading of the passage
+    expect(panel.locator("#citation-passage mark").first).to_contain_text("25 vacation days")
+    expect(page.locator("#citation-title")).to_be_focused()
+    shot(page, "04-chat-answer-citation")
+
+    # keyboard: Escape closes the source and gives focus back to the citation
+    page.keyboard.press("Escape")
+    expect(panel).to_be_hidden()
+    expect(cite).to_be_focused()
+
+    # copy answer
+    answer.get_by_role("button", name="Copy answer").click()
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert "25" in copied and "handbook.md" in copied
+
+    # the conversation survives a reload (sessionStorage), citations still clickable, no LLM call
+    page.reload()
+    answer = page.locator(".msg.assistant").last
+    expect(answer).to_contain_text("25")
+    expect(page.locator(".msg.user")).to_have_text(QUESTION)
+    answer.locator("button.cite").first.click()
+    expect(page.locator("#citation-passage mark").first).to_be_visible()
+
+    # narrow screen: the source becomes a sheet over the conversation
+    page.set_viewport_size({"width": 360, "height": 780})
+    shot(page, "05-chat-narrow")
+    box = page.locator("#citation-panel").bounding_box()
+    assert box and box["width"] <= 360
+
+
+def test_broken_streams_end_with_a_message_and_the_button_comes_back(page: sync_api.Page, live: Live) -> None:
+    sign_in(page, live.a_key)
+    expect(page.get_by_label("Collection", exact=True)).to_have_value(re.compile(".+"))
+
+    def cut_mid_answer(route: sync_api.Route) -> None:  # the server dies after two words: no final chunk
+        chunks = [{"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]},
+                  {"choices": [{"index": 0, "delta": {"content": "New employees"}}]},
+                  {"choices": [{"index": 0, "delta": {"content": " get"}}]}]
+        body = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks)
+        route.fulfill(status=200, headers={"Content-Type": "text/event-stream"}, body=body)
+
+    page.route("**/v1/chat/completions", cut_mid_answer)
+    page.get_by_label("Your question").fill("Will this stream finish?")
+    page.get_by_label("Your question").press("Enter")
+    answer = page.locator(".msg.assistant").last
+    expect(answer.locator(".msg-error")).to_contain_text("closed before the answer was complete")
+    expect(answer.locator(".answer-text")).to_have_text("New employees get")  # what arrived is kept
+    expect(page.locator("#chat-send")).to_be_enabled()
+    expect(page.locator("#chat-stop")).to_be_hidden()
+    shot(page, "06-stream-cut")
+
+    page.unroute("**/v1/chat/completions")
+    page.route("**/v1/chat/completions", lambda route: route.abort("connectionreset"))
+    page.get_by_label("Your question").fill("And with the network down?")
+    page.get_by_role("button", name="Ask").click()
+    expect(page.locator(".msg.assistant").last.locator(".msg-error")).to_contain_text("Cannot reach the sovrag server")
+    expect(page.locator("#chat-send")).to_be_enabled()
+    expect(page.locator(".thinking")).to_have_count(0)  # no spinner left
+
+
+def _sse_answer(route: sync_api.Route, sovrag: dict) -> None:
+    """The chat route answered with a made-up final chunk: how the UI shows it needs no model."""
+    chunks = [{"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]},
+              {"choices": [{"index": 0, "delta": {"content": sovrag["text"]}}]},
+              {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "sovrag": sovrag}]
+    body = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
+    route.fulfill(status=200, headers={"Content-Type": "text/event-stream"}, body=body)
+
+
+def _source(n: int, name: str, text: str, page: int | None = None) -> dict:
+    return {"number": n, "text": text, "relevance": 0.7,
+            "chunk": {"id": f"c{n}", "doc_id": f"doc_{n}", "source": name, "title": name, "page": page,
+                      "headings": ["Prices"], "text": text, "chunk_index": 0}}
+
+
+def test_abstentions_contradictions_and_unsupported_sentences_look_different(page: sync_api.Page,
+                                                                            live: Live) -> None:
+    sign_in(page, live.a_key)
+    expect(page.get_by_label("Collection", exact=True)).to_have_value(re.compile(".+"))
+    a, b = "The hotel limit is 180 EUR per night.", "Hotels may cost up to 150 EUR per night."
+    sources = [_source(1, "expense-policy.docx", f"Travel. {a} Book early."),
+               _source(2, "travel-faq.pdf", f"{b} Ask your manager.", page=4)]
+    answer = {"question": "q", "abstained": False, "abstain_reason": "", "sources": sources,
+              "text": "The limit is 180 EUR per night [1]. It was raised in 2020.",
+              "sentences": [{"text": "The limit is 180 EUR per night.", "supported": True, "rejected": [],
+                             "citations": [{"source": 1, "support": 0.91, "evidence": a, "cited_by_model": True}]},
+                            {"text": "It was raised in 2020.", "supported": False, "rejected": [], "citations": []}],
+              "contradictions": [{"source_a": 1, "claim_a": a, "values_a": ["180 EUR"],
+                                  "source_b": 2, "claim_b": b, "values_b": ["150 EUR"]}]}
+    page.route("**/v1/chat/completions", lambda route: _sse_answer(route, answer))
+    page.get_by_label("Your question").fill("What is the hotel limit?")
+    page.get_by_label("Your question").press("Enter")
+    msg = page.locator(".msg.assistant").last
+    expect(msg.locator(".contradiction")).to_contain_text("The sources disagree")
+    expect(msg.locator(".sentence.unsupported")).to_contain_text("It was raised in 2020.")
+    msg.locator(".contradiction button.cite").nth(1).click()
+    expect(page.locator("#citation-meta")).to_contain_text("travel-faq.pdf")
+    expect(page.locator("#citation-meta")).to_contain_text("4")  # the page
+    expect(page.locator("#citation-passage mark")).to_have_text(b)
+    shot(page, "11-contradiction")
+
+    abstain = {"question": "q", "abstained": True, "sources": sources, "sentences": [], "contradictions": [],
+               "abstain_reason": "no source covers the question",
+               "text": "The documents do not answer this. Closest sources: [2]."}
+    page.unroute("**/v1/chat/completions")
+    page.route("**/v1/chat/completions", lambda route: _sse_answer(route, abstain))
+    page.get_by_label("Your question").fill("Who won the 1930 world cup?")
+    page.get_by_label("Your question").press("Enter")
+    msg = page.locator(".msg.assistant").last
+    expect(msg.locator(".badge-abstain")).to_have_text("No answer in the documents")
+    expect(msg).to_contain_text("Why: no source covers the question.")
+    expect(msg.locator(".sources li")).to_have_count(1)
+    expect(msg.locator(".sources")).to_contain_text("travel-faq.pdf")
+    shot(page, "12-abstention")
+
+
+def test_unsupported_and_oversized_uploads_show_each_files_reason(page: sync_api.Page, live: Live) -> None:
+    sign_in(page, live.a_key)
+    page.get_by_role("link", name="Collections").click()
+    page.get_by_role("button", name=re.compile(r"^benchmarks")).click()
+    expect(page.locator("#documents-title")).to_have_text("Documents in benchmarks")
+    page.set_input_files("#file-input", [
+        {"name": "tool.exe", "mimeType": "application/octet-stream", "buffer": b"MZ\x90\x00"},
+        {"name": "huge.txt", "mimeType": "text/plain", "buffer": b"word " * 20_000},
+    ])
+    expect(page.locator("#upload-summary")).to_have_text("Done: 0 ingested, 2 rejected.")
+    rows = page.locator("#upload-files li.error")
+    expect(rows).to_have_count(2)
+    expect(rows.filter(has_text="tool.exe")).to_contain_text("type .exe is not supported")
+    expect(rows.filter(has_text="huge.txt")).to_contain_text("over the 0.05 MB limit")
+    # one good, one bad: the good one is ingested, the bad one says why
+    page.set_input_files("#file-input", [
+        {"name": "notes.md", "mimeType": "text/markdown", "buffer": b"# Notes\n\nBenchmarks run nightly."},
+        {"name": "slides.pptx", "mimeType": "application/octet-stream", "buffer": b"PK\x03\x04"},
+    ])
+    expect(page.locator("#upload-summary")).to_have_text("Done: 1 ingested, 1 rejected.", timeout=60_000)
+    expect(page.locator("#upload-files li.error")).to_contain_text("type .pptx is not supported")
+    expect(page.locator("#document-table tbody tr")).to_have_count(1)
+    shot(page, "07-upload-errors", full_page=True)
+    page.once("dialog", lambda d: d.accept())
+    page.get_by_role("button", name="Delete document notes.md").click()
+    expect(page.locator("#documents-empty")).to_be_visible()
+
+
+def test_eval_runs_open_their_report_in_a_sandbox(page: sync_api.Page, live: Live) -> None:
+    sign_in(page, live.a_key)
+    page.get_by_role("link", name="Evaluations").click()
+    rows = page.locator("#evals-table tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.first).to_contain_text("benchmarks")
+    expect(page.locator("#evals-table")).to_contain_text("faithfulness")
+    expect(page.locator("#evals-table")).not_to_contain_text("Globex")
+    page.get_by_role("button", name="Open the report of Latency under load").click()
+    frame = page.frame_locator("#report-frame")
+    expect(frame.get_by_role("heading", name="Latency under load")).to_be_visible()
+    expect(frame.locator("table")).to_contain_text("p95_s")
+    assert page.title() != "pwned"  # the report's script did not run
+    shot(page, "08-eval-runs", full_page=True)
+    page.get_by_role("button", name="Close report").click()
+    expect(page.locator("#report-viewer")).to_be_hidden()
+
+
+def test_tenant_isolation_is_visible(page: sync_api.Page, live: Live) -> None:
+    sign_in(page, live.b_key)
+    expect(page.locator("#tenant-name")).to_have_text("Tenant: globex")
+    options = page.locator("#chat-collection option")
+    expect(options).to_have_count(1)
+    expect(options).to_have_text("zephyr-notes")
+    page.get_by_role("link", name="Collections").click()
+    expect(page.locator("#collection-list li")).to_have_count(1)
+    expect(page.locator("#collection-list")).not_to_contain_text("docs")
+    expect(page.locator("#collection-list")).not_to_contain_text("benchmarks")
+    page.get_by_role("link", name="Evaluations").click()
+    expect(page.locator("#evals-table tbody tr")).to_have_count(1)
+    expect(page.locator("#evals-table")).to_contain_text("Globex secret eval")
+    expect(page.locator("#evals-table")).not_to_contain_text("Latency under load")
+    shot(page, "09-tenant-b")
+    # sign out forgets the key and the conversation
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    assert page.evaluate("Object.keys(sessionStorage).filter(k => k.startsWith('sovrag.'))") == []
+
+
+def test_a_revoked_key_sends_the_user_back_to_sign_in(page: sync_api.Page, live: Live) -> None:
+    with httpx.Client(base_url=live.base, headers={"Authorization": f"Bearer {ADMIN}"}) as adm:
+        tid = adm.get("/admin/tenants").json()["data"][0]["id"]
+        created = adm.post(f"/admin/tenants/{tid}/keys", json={"name": "short-lived"}).json()
+    sign_in(page, created["key"])
+    with httpx.Client(base_url=live.base, headers={"Authorization": f"Bearer {ADMIN}"}) as adm:
+        adm.delete(f"/admin/keys/{created['id']}").raise_for_status()
+    page.get_by_role("link", name="Evaluations").click()
+    expect(page.locator("#signin-error")).to_contain_text("no longer accepted")
+    expect(page.locator("#nav")).to_be_hidden()
+
+
+class Proxy:
+    """A TCP relay in front of the server whose connections the test can cut, as a dying server would."""
+
+    def __init__(self, port: int) -> None:
+        self.target = ("127.0.0.1", port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.base = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.conns: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            self.conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+
+    def cut(self) -> None:
+        for s in self.conns:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+        self.conns.clear()
+
+    def close(self) -> None:
+        self.listener.close()
+        self.cut()
+
+
+@pytest.mark.model
+def test_connection_dropping_mid_answer_ends_the_stream_with_a_message(page: sync_api.Page, live: Live) -> None:
+    with _api(live.base, live.a_key) as a:
+        a.post("/v1/collections", json={"name": "firmware"}).raise_for_status()
+        notes = EXAMPLES / "release-notes.txt"
+        r = a.post("/v1/collections/firmware/documents", files=[("files", (notes.name, notes.read_bytes()))])
+        _wait_job(a, r.raise_for_status().json()["id"])
+    proxy = Proxy(int(live.base.rsplit(":", 1)[1]))
+    try:
+        page.goto(proxy.base + "/")
+        page.get_by_label("API key").fill(live.a_key)
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_label("Collection", exact=True).select_option("firmware")
+        page.get_by_label("Your question").fill("Which new features does firmware 4.2 add?")
+        page.get_by_role("button", name="Ask").click()
+        page.wait_for_function("""() => {  // the first words have arrived, or (wrongly) the answer is over
+            const msg = [...document.querySelectorAll('.msg.assistant')].pop();
+            return msg && (!msg.classList.contains('streaming') || msg.querySelector('.answer-text'));
+        }""", timeout=180_000)
+        expect(page.locator(".msg.assistant.streaming .answer-text")).not_to_be_empty(timeout=1)
+        proxy.cut()
+        answer = page.locator(".msg.assistant").last
+        expect(answer.locator(".msg-error")).to_contain_text("connection to the server was lost", timeout=30_000)
+        expect(answer.locator(".answer-text")).not_to_be_empty()  # what arrived is kept
+        expect(page.locator("#chat-send")).to_be_enabled()
+        expect(page.locator("#chat-stop")).to_be_hidden()
+        shot(page, "10-connection-drop")
+    finally:
+        proxy.close()
+    with httpx.Client(base_url=live.base) as c:  # the server itself is fine and its LLM is free again
+        deadline = time.monotonic() + 60
+        while c.get("/readyz").json()["llm_queue_depth"] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert c.get("/readyz").status_code == 200
