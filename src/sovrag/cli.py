@@ -347,7 +347,8 @@ def serve(
     config: Annotated[Path | None, typer.Option(help="TOML settings file: sovrag settings, and server options "
                                                 "in a [serve] table [env SOVRAG_CONFIG]")] = None,
 ) -> None:
-    """Serve the OpenAI-compatible RAG API (needs SOVRAG_ADMIN_KEY; limits from [serve] or SOVRAG_SERVE_*)."""
+    """Serve the OpenAI-compatible RAG API and the web UI (needs SOVRAG_ADMIN_KEY; limits from the settings
+    file's serve table or SOVRAG_SERVE_*)."""
     import uvicorn
 
     from sovrag.serve import create_app
@@ -371,3 +372,7 @@ def serve(
         return
     uvicorn.run(application, host=host, port=port, log_level=log_level.lower(), access_log=False,
                 log_config=None, timeout_graceful_shutdown=60)
+
+
+# Commands kept in their own modules register themselves on `app` when imported (this file stays short).
+from sovrag.evaluate import cli as _eval_cli  # noqa: E402,F401

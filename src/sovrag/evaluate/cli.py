@@ -1,0 +1,146 @@
+"""`sovrag eval` and `sovrag check`: registered on the main Typer app (imported at the end of sovrag.cli)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sovrag.cli import _fail, _settings, app, err, out
+from sovrag.errors import SovragError
+
+PARTIAL = 3  # exit status: the run finished, but some lines or metrics could not be evaluated
+
+
+@app.command("eval")
+def eval_(
+    ctx: typer.Context,
+    dataset: Annotated[Path, typer.Argument(help="JSONL: question, reference, relevant (documents) or "
+                                            "reference_contexts, one object per line")],
+    collection: Annotated[str, typer.Option("--collection", "-c")],
+    llm: Annotated[str | None, typer.Option(help="LLM that answers [env SOVRAG_LLM]")] = None,
+    judge: Annotated[str | None, typer.Option(help="Judge LLM for the RAGAS metrics (default: the answering "
+                                              "LLM; 'none' skips them)")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N valid questions")] = None,
+    k: Annotated[int, typer.Option("--k", min=1, max=100, help="Cut-off of the retrieval metrics")] = 10,
+    top_k: Annotated[int, typer.Option("--top-k", min=1, max=50, help="Passages the answer may use")] = 6,
+    metrics: Annotated[str | None, typer.Option(help="Comma-separated subset of: faithfulness, answer_relevancy, "
+                                                "context_precision, context_recall, exact_match, token_f1, "
+                                                "ndcg, recall, mrr, hit_rate")] = None,
+    strictness: Annotated[int, typer.Option(min=1, max=10, help="Questions regenerated per answer for answer "
+                                            "relevancy (ragas: 3)")] = 3,
+    max_tokens: Annotated[int, typer.Option(min=1, max=4096, help="Longest answer in tokens")] = 256,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Also write results.json and report.html here")]
+    = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
+) -> None:
+    """Answer a dataset's questions from a collection and score them: RAGAS-compatible metrics with a local
+    judge, retrieval nDCG/recall/MRR/hit rate, exact match and token F1. Writes an HTML report."""
+    from rich.table import Table
+
+    from sovrag.answer import AnswerOptions
+    from sovrag.collection import open_collection
+    from sovrag.evaluate.dataset import read_dataset
+    from sovrag.evaluate.judge import Judge
+    from sovrag.evaluate.report import save_run
+    from sovrag.evaluate.run import ANSWER, JUDGED, RETRIEVAL, EvalOptions, evaluate
+    from sovrag.generate import create_llm
+    from sovrag.htmlreport import fmt
+
+    s = _settings(ctx)
+    try:
+        known = JUDGED + ANSWER + RETRIEVAL
+        chosen = tuple(m.strip() for m in metrics.split(",") if m.strip()) if metrics else known
+        unknown = [m for m in chosen if m not in known]
+        if unknown or not chosen:
+            raise SovragError(f"--metrics: unknown {unknown or metrics!r}; choose from {', '.join(known)}")
+        ds = read_dataset(dataset, limit)
+        for line, problem in ds.errors:
+            err.print(f"[yellow]{dataset}:{line}: skipped: {problem}[/]", highlight=False)
+        options = EvalOptions(k=k, metrics=chosen, strictness=strictness,
+                              answer=AnswerOptions(top_k=top_k, max_tokens=max_tokens))
+        with open_collection(s, collection) as col:
+            if col.store.count() == 0:
+                raise SovragError(f"collection {collection!r}: is empty; ingest documents into it first")
+            with err.status("loading the model…", spinner="dots"):
+                model = create_llm(s, llm)
+                wants_judge = judge != "none" and any(m in JUDGED for m in chosen)
+                judge_llm = (model if judge in (None, "", llm) else create_llm(s, judge)) if wants_judge else None
+            done = 0
+
+            def progress(r: object) -> None:
+                nonlocal done
+                done += 1
+                status.update(f"evaluated {done}/{len(ds.samples)} questions…")
+
+            with err.status(f"evaluating {len(ds.samples)} questions…", spinner="dots") as status:
+                result = evaluate(col, model, Judge(judge_llm) if judge_llm else None, ds.samples, options,
+                                  dataset=str(dataset), dataset_errors=ds.errors, progress=progress)
+        folder = save_run(result, s.data_dir, out_dir)
+    except SovragError as e:
+        _fail(e)
+        return
+    if as_json:
+        out.print_json(json.dumps({"run": folder.name, "report": str(folder / "report.html"),
+                                   "summary": {k: v.__dict__ for k, v in result.summary.items()},
+                                   "abstention_rate": result.abstention_rate,
+                                   "judge_seconds_per_sample": result.judge_seconds_per_sample,
+                                   "dataset_errors": result.dataset_errors}))
+    else:
+        t = Table(title=f"sovrag eval: {collection} ({len(result.samples)} questions)")
+        for h in ("metric", "mean", "median", "scored", "skipped", "failed"):
+            t.add_column(h, justify="left" if h == "metric" else "right")
+        for name, m in result.summary.items():
+            t.add_row(name, fmt(m.mean), fmt(m.median), str(m.scored), str(m.skipped),
+                      f"[red]{m.failed}[/]" if m.failed else "0")
+        out.print(t)
+        judge_s = (f", judge {result.judge_seconds_per_sample:.1f} s per sample"
+                   if result.judge_seconds_per_sample is not None else "")
+        out.print(f"abstained on {result.abstention_rate:.0%}; answer {result.answer_seconds_per_sample:.1f} s per "
+                  f"sample{judge_s}")
+        out.print(f"report: {folder / 'report.html'}")
+    if ds.errors or any(m.failed for m in result.summary.values()):
+        raise typer.Exit(PARTIAL)
+
+
+@app.command("check")
+def check(
+    ctx: typer.Context,
+    answer: Annotated[str, typer.Option(help="The answer to check")],
+    passage: Annotated[Path, typer.Option(help="File holding the passage ('-' reads standard input)")],
+    question: Annotated[str, typer.Option(help="The question the answer replies to (helps the judge)")] = "",
+    method: Annotated[str, typer.Option(help="lexical (no model), judge or combined")] = "lexical",
+    judge: Annotated[str | None, typer.Option(help="Judge LLM for --method judge/combined [env SOVRAG_LLM]")]
+    = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Is an answer supported by a passage? Exit status 0 when supported, 1 when not, 2 on bad input."""
+    from sovrag.evaluate.faithcheck import METHODS, check_support
+    from sovrag.evaluate.judge import Judge
+    from sovrag.generate import create_llm
+
+    s = _settings(ctx)
+    try:
+        if method not in METHODS:
+            raise SovragError(f"--method {method!r}: expected one of {', '.join(METHODS)}")
+        try:
+            text = sys.stdin.read() if str(passage) == "-" else passage.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise SovragError(f"passage {passage}: cannot be read as UTF-8 text ({e})") from e
+        if not text.strip():
+            raise SovragError(f"passage {passage}: is empty")
+        j = Judge(create_llm(s, judge)) if method != "lexical" else None
+        result = check_support(text, answer, method, j, question)  # type: ignore[arg-type]
+    except SovragError as e:  # exit 2: 1 means "not supported"
+        err.print(f"[bold red]error:[/] {e}", highlight=False)
+        raise typer.Exit(2) from e
+    if as_json:
+        out.print_json(json.dumps({k: v for k, v in result.__dict__.items() if k != "checked_terms"}))
+    else:
+        verdict = "[green]supported[/]" if result.supported else "[red]NOT supported[/]"
+        out.print(f"{verdict} ({result.method}): {result.reason}", highlight=False)
+    if not result.supported:
+        raise typer.Exit(1)
