@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export SOVRAG_DATA_DIR ?= $(CURDIR)/.sovrag-data
 
-.PHONY: install dev demo test test-fast lint bench clean
+.PHONY: install dev demo test test-fast lint bench clean browser
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -33,7 +33,14 @@ demo: install
 	$(BIN)/sovrag search "How many vacation days do new employees get?" --collection examples --top-k 3
 	$(BIN)/sovrag ask "How many vacation days do new employees get?" --collection examples
 
-test: dev
+# The web UI's browser tests drive Debian's chromium through Playwright (never Playwright's own download).
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	    SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; \
+	fi
+
+test: dev browser
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -q
 
