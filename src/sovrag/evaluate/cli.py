@@ -36,6 +36,8 @@ def eval_(
     out_dir: Annotated[Path | None, typer.Option("--out", help="Also write results.json and report.html here")]
     = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
+    tenant: Annotated[int | None, typer.Option(min=1, help="The collection is this server tenant's (the run "
+                                               "then shows in that tenant's web UI)")] = None,
 ) -> None:
     """Answer a dataset's questions from a collection and score them: RAGAS-compatible metrics with a local
     judge, retrieval nDCG/recall/MRR/hit rate, exact match and token F1. Writes an HTML report."""
@@ -51,6 +53,10 @@ def eval_(
     from sovrag.htmlreport import fmt
 
     s = _settings(ctx)
+    if tenant is not None:
+        from sovrag.serve.collections import TenantCollections
+
+        collection = TenantCollections.prefix(tenant) + collection
     try:
         known = JUDGED + ANSWER + RETRIEVAL
         chosen = tuple(m.strip() for m in metrics.split(",") if m.strip()) if metrics else known
