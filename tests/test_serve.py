@@ -202,6 +202,8 @@ def test_embeddings_with_the_openai_client(live: Live) -> None:
     assert many.usage.prompt_tokens > 0
     with pytest.raises(openai.NotFoundError):
         client.embeddings.create(model="text-embedding-3-large", input="x")
+    with pytest.raises(openai.BadRequestError, match="non-empty"):
+        client.embeddings.create(model="minilm-l6-v2", input=["fine", ""])
 
 
 @pytest.mark.model

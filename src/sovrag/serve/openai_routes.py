@@ -257,6 +257,11 @@ async def _rag(body: ChatRequest, params: GenerationParams, comp: _Completion, t
     if not question.strip():
         raise APIError(400, "messages: no user message with text to answer", code="invalid_request",
                        param="messages")
+    try:  # an unknown collection is a 404 before any model is loaded
+        await anyio.to_thread.run_sync(ctx.collections.check, tenant_id, name)
+    except APIError as e:
+        raise APIError(404, f"model {body.model!r}: no collection {name!r}; see GET /v1/models",
+                       code="model_not_found", param="model") from e
     llm = await ctx.llm.model()
     opts = AnswerOptions(max_tokens=params.max_tokens, params=params)
 
@@ -328,9 +333,9 @@ async def embeddings(body: EmbeddingsRequest, me: Tenant, ctx: Ctx) -> dict[str,
         raise APIError(404, f"model {body.model!r}: not an embedding model here (use "
                        f"{embedder_model_names(s)[0]!r})", code="model_not_found", param="model")
     texts = [body.input] if isinstance(body.input, str) else body.input
-    if not texts or not all(isinstance(t, str) for t in texts):
-        raise APIError(400, "'input': give a string or a non-empty list of strings (token arrays are not "
-                       "supported)", code="invalid_request", param="input")
+    if not texts or not all(isinstance(t, str) and t.strip() for t in texts):
+        raise APIError(400, "'input': give a non-empty string or a non-empty list of non-empty strings "
+                       "(token arrays are not supported)", code="invalid_request", param="input")
     if len(texts) > ctx.options.embeddings_max_inputs:
         raise APIError(400, f"'input': {len(texts)} items, over the limit of {ctx.options.embeddings_max_inputs}",
                        code="invalid_request", param="input")
