@@ -385,6 +385,7 @@ def bench(
     """Measure ingestion, search and answer speed on a collection; saves a run with JSON, PNG and HTML."""
     from sovrag.bench import BenchOptions, run_bench
     from sovrag.bench.report import bench_rows, save_bench
+    from sovrag.bench.run import check_collection
     from sovrag.bench.sample import read_questions
     from sovrag.collection import open_collection
     from sovrag.generate import create_llm
@@ -396,6 +397,7 @@ def bench(
                            max_tokens=max_tokens, ingest_dir=ingest_dir, ingest_chunks=ingest_chunks, seed=seed)
         opt.check()
         with open_collection(s, collection) as col:
+            check_collection(col)
             with err.status("loading the model…", spinner="dots") as status:
                 model = create_llm(s, llm)
                 results = run_bench(s.with_overrides(llm=llm), col, model, opt,

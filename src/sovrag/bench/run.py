@@ -275,14 +275,20 @@ def measure_concurrency(pipeline: AnswerPipeline, questions: Sequence[str], opt:
 
 
 # ---------------------------------------------------------------- the run
+def check_collection(col: Collection) -> int:
+    """The collection's chunk count; an empty collection cannot be measured (checked before loading a model)."""
+    count = col.store.count()
+    if count == 0:
+        raise BenchError(f"collection {col.name!r}: is empty; ingest documents into it first")
+    return count
+
+
 def run_bench(settings: Settings, col: Collection, llm: LLM, opt: BenchOptions,
               progress: Callable[[str], None] = lambda step: None) -> dict[str, Any]:
     from sovrag.bench.sample import questions_from_collection
 
     opt.check()
-    count = col.store.count()
-    if count == 0:
-        raise BenchError(f"collection {col.name!r}: is empty; ingest documents into it first")
+    count = check_collection(col)
     started = datetime.now(UTC)
     machine = machine_info()
     progress("drawing questions")
