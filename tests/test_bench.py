@@ -85,7 +85,7 @@ def test_question_from_chunk():
     assert question_from_chunk("# Vacation\n\nNew employees get **25 days** of leave. More text.") == \
         "New employees get 25 days of leave."
     assert question_from_chunk("# Title\n\nShort.") is None
-    long = " ".join(["word"] * 100)
+    long = "Long " + " ".join(["word"] * 100)
     assert len(question_from_chunk(long).split()) == 30
 
 
@@ -216,3 +216,8 @@ def test_bench_on_the_examples_with_the_real_model_then_cost(run, settings, tmp_
     expected = ci["overhead_s"] + ci["prompt_tokens_mean"] / ci["prefill_tokens_per_s"] + \
         ci["completion_tokens_mean"] / ci["decode_tokens_per_s"]
     assert cost["self_hosted"]["seconds_per_request"] == pytest.approx(expected)
+
+
+def test_question_skips_a_sentence_tail_left_by_chunk_overlap():
+    assert question_from_chunk("centimetres short of a station. The NW-7 carries up to 12 kg of payload.") == \
+        "The NW-7 carries up to 12 kg of payload."

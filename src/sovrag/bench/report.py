@@ -36,23 +36,24 @@ def bench_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
     ing, se, an, co = r["ingest"], r["search"], r["answer"], r["concurrency"]
     lat, emb = se["latency_ms"], se["embed_question_ms"]
     return [
-        ("ingestion", _n(ing["chunks_per_s"], " chunks/s"),
+        ("ingestion", _n(ing["chunks_per_s"], " chunks/s", 1),
          f"{ing['chunks']} chunks in {ing['seconds']} s: {ing['what']}"),
-        ("search latency p50 / p95", f"{_n(lat['p50'], ' ms')} / {_n(lat['p95'], ' ms')}",
+        ("search latency p50 / p95", f"{_n(lat['p50'], ' ms', 1)} / {_n(lat['p95'], ' ms', 1)}",
          f"{lat['n']} hybrid searches, top_k {se['top_k']}, question embedding included "
-         f"(embedding alone p50 {_n(emb['p50'], ' ms')})"),
-        ("time to first token p50 / p95", f"{_n(an['ttft_s']['p50'], ' s')} / {_n(an['ttft_s']['p95'], ' s')}",
+         f"(embedding alone p50 {_n(emb['p50'], ' ms', 1)})"),
+        ("time to first token p50 / p95", f"{_n(an['ttft_s']['p50'], ' s', 2)} / {_n(an['ttft_s']['p95'], ' s', 2)}",
          f"{an['n']} answers one at a time, {an['retrieved_mean']} chunks retrieved on average"),
-        ("answer total p50 / p95", f"{_n(an['total_s']['p50'], ' s')} / {_n(an['total_s']['p95'], ' s')}",
+        ("answer total p50 / p95", f"{_n(an['total_s']['p50'], ' s', 2)} / {_n(an['total_s']['p95'], ' s', 2)}",
          f"retrieval to verified citations; {an['prompt_tokens_mean']} prompt + "
          f"{an['completion_tokens_mean']} completion tokens on average"),
-        ("decode tokens/s", _n(an["decode_tokens_per_s"]), "completion tokens per second of decoding"),
-        ("prompt tokens/s", _n(an["prefill_tokens_per_s"]), "prompt tokens processed per second (cache hits excluded)"),
-        ("LLM tokens/s (prompt + completion)", _n(an["tokens_per_s"]), "over whole generations; what `cost` uses "
-         "without the split"),
+        ("decode tokens/s", _n(an["decode_tokens_per_s"], "", 1), "completion tokens per second of decoding"),
+        ("prompt tokens/s", _n(an["prefill_tokens_per_s"], "", 1),
+         "prompt tokens processed per second (cache hits excluded)"),
+        ("LLM tokens/s (prompt + completion)", _n(an["tokens_per_s"], "", 1),
+         "over whole generations; what `cost` uses without the split"),
         (f"requests/s at concurrency {co['concurrency']}", _n(co["requests_per_s"], "", 4),
          f"{co['completed']} answers in {co['wall_s']} s, {co['errors']} errors; total p50 "
-         f"{_n(co['total_s']['p50'], ' s')}, p95 {_n(co['total_s']['p95'], ' s')}"),
+         f"{_n(co['total_s']['p50'], ' s', 2)}, p95 {_n(co['total_s']['p95'], ' s', 2)}"),
     ]
 
 

@@ -71,12 +71,14 @@ def sample_chunks(col: Collection, n: int, seed: int = 0) -> list[Chunk]:
 
 
 def question_from_chunk(text: str) -> str | None:
-    """The chunk's first sentence of at least four words, markup removed, as a query; None if it has none."""
+    """The chunk's first whole sentence of at least four words, markup removed, as a query; None if it has
+    none. A sentence must start with a capital or a digit: chunks that overlap their neighbour begin with
+    the tail of a sentence, which makes a poor query."""
     for line in text.splitlines():
         line = _MARKUP.sub(" ", line)
         for sentence in _SENTENCE_END.split(line):
             words = sentence.split()
-            if len(words) >= 4:
+            if len(words) >= 4 and (words[0][0].isupper() or words[0][0].isdigit()):
                 return " ".join(words[:MAX_QUESTION_WORDS])
     return None
 
