@@ -146,6 +146,9 @@ def test_bench_run_with_a_scripted_llm_is_saved_and_listed(examples, tmp_path: P
     assert all(x["retrieved"] == 18 for x in an["per_request"])  # 6 documents x at most 3 chunks each
     assert r["concurrency"]["completed"] == 3 and r["concurrency"]["requests_per_s"] > 0
     assert r["cost_inputs"]["tokens_per_s"] > 0 and r["machine"]["cores"] >= 1
+    contention = r["machine"]["other_cores_busy"]
+    assert set(contention) == {"ingest", "search", "answers", "concurrency"}
+    assert all(v is None or 0 <= v <= r["machine"]["cores"] + 0.5 for v in contention.values())
     run_id, folder = save_bench(examples.data_dir, r, tmp_path / "copy")
     assert [s.id for s in list_runs(examples.data_dir, {"ex"})] == [run_id]
     assert (folder / "bench.png").read_bytes().startswith(b"\x89PNG")

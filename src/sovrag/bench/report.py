@@ -105,6 +105,8 @@ def bench_html(r: dict[str, Any], png_b64: str) -> str:
     machine = {"date (UTC)": r["date"], "CPU": m["cpu"], "cores": m["cores"], "RAM (GiB)": m["ram_gib"],
                "OS": m["os"], "Python": m["python"], "sovrag": m["sovrag"],
                "load average (1 min) start / end": f"{m['loadavg_1m']} / {m['loadavg_1m_end']}",
+               "cores' worth used by other processes, per phase": ", ".join(
+                   f"{k} {v}" for k, v in (m.get("other_cores_busy") or {}).items()),
                "embedder": r["models"]["embedder"], "LLM": r["models"]["llm"],
                "LLM context / threads": f"{r['models']['llm_context']} / {r['models']['llm_threads']}",
                "store": r["models"]["store"]}

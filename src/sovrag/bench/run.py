@@ -98,6 +98,32 @@ def machine_info() -> dict[str, Any]:
             "loadavg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None}
 
 
+class CpuMeter:
+    """How many cores' worth of CPU other processes used while a phase ran (from /proc/stat minus this
+    process's own CPU time): on a shared machine this says whether a number was measured under contention."""
+
+    def __init__(self) -> None:
+        self.start = self._snapshot()
+
+    @staticmethod
+    def _snapshot() -> tuple[float, float, float] | None:
+        try:
+            with open("/proc/stat", encoding="ascii") as f:
+                vals = [int(v) for v in f.readline().split()[1:9]]
+        except (OSError, ValueError):
+            return None
+        busy = (sum(vals) - vals[3] - vals[4]) / os.sysconf("SC_CLK_TCK")  # all but idle and iowait
+        own = sum(os.times()[:2])
+        return busy, own, time.monotonic()
+
+    def other_cores_busy(self) -> float | None:
+        end = self._snapshot()
+        if self.start is None or end is None or end[2] <= self.start[2]:
+            return None
+        other = (end[0] - self.start[0]) - (end[1] - self.start[1])
+        return round(max(other, 0.0) / (end[2] - self.start[2]), 2)
+
+
 class SerialLLM:
     """One generation at a time on a local model, as `sovrag serve` queues them; waiting is timed."""
 
@@ -293,10 +319,15 @@ def run_bench(settings: Settings, col: Collection, llm: LLM, opt: BenchOptions,
     machine = machine_info()
     progress("drawing questions")
     questions = list(opt.questions) or questions_from_collection(col, opt.sample, opt.seed)
+    contention: dict[str, float | None] = {}
     progress("ingestion throughput")
+    meter = CpuMeter()
     ingest = measure_ingest(settings, col, opt)
+    contention["ingest"] = meter.other_cores_busy()
     progress("search latency")
+    meter = CpuMeter()
     search_result = measure_search(col, questions, opt)
+    contention["search"] = meter.other_cores_busy()
 
     local = llm.name.startswith("llamacpp:")
     model: LLM = SerialLLM(llm) if local else llm
@@ -305,14 +336,18 @@ def run_bench(settings: Settings, col: Collection, llm: LLM, opt: BenchOptions,
     progress("warming up the model")
     answer_once(pipeline, "What is this collection about?")  # not a timed question: no cache hit later
     rows = []
+    meter = CpuMeter()
     for i in range(opt.requests):
         progress(f"answers one at a time ({i + 1}/{opt.requests})")
         rows.append(answer_once(pipeline, questions[i % len(questions)]))
+    contention["answers"] = meter.other_cores_busy()
     answers = summarize_answers(rows)
     if not answers["generated"] or not answers["tokens_per_s"]:
         raise BenchError(f"no request produced any tokens with {llm.name}; check the model with `sovrag ask`")
     progress(f"{opt.requests} answers with {opt.concurrency} concurrent clients")
+    meter = CpuMeter()
     conc = measure_concurrency(pipeline, questions, opt)
+    contention["concurrency"] = meter.other_cores_busy()
 
     notes = [f"Questions: {'given' if opt.questions else 'drawn from the first sentences of random chunks'} "
              f"({len(questions)}); abstention gates before generation off, so every request is a full answer."]
@@ -324,13 +359,17 @@ def run_bench(settings: Settings, col: Collection, llm: LLM, opt: BenchOptions,
         notes.append(f"{answers['retrieved_mean']} chunks retrieved per answer on average, not {opt.top_k}: the "
                      "pipeline keeps at most 3 chunks per document, and the collection has too few matching "
                      "documents for more.")
-    if machine["loadavg_1m"] and machine["loadavg_1m"] > machine["cores"]:
-        notes.append(f"The machine was busy with other work at the start (load {machine['loadavg_1m']} on "
-                     f"{machine['cores']} cores): latencies are higher than on an idle machine.")
+    busy = {phase: v for phase, v in contention.items() if v is not None and v >= 0.25}
+    if busy:
+        notes.append("Other processes competed for the CPUs (cores' worth they used: " +
+                     ", ".join(f"{phase} {v}" for phase, v in busy.items()) + f", of {machine['cores']}): those "
+                     "phases ran slower than on an idle machine; llama.cpp decoding suffers most when a "
+                     "core it uses is taken.")
     return {
         "kind": "sovrag-bench", "version": 1, "date": started.isoformat(timespec="seconds"),
         "collection": col.name, "chunks": count,
-        "machine": {**machine, "loadavg_1m_end": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None},
+        "machine": {**machine, "loadavg_1m_end": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+                    "other_cores_busy": contention},
         "models": {"embedder": col.embedder.name, "llm": llm.name, "llm_context": llm.context_tokens,
                    "llm_threads": settings.llm_threads or machine["cores"], "store": settings.store},
         "settings": {**{k: (str(v) if isinstance(v, Path) else v) for k, v in opt.__dict__.items() if k != "questions"},
