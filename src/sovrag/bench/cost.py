@@ -329,6 +329,7 @@ def compare(prices: PriceTable, tp: Throughput, wl: Workload, hardware: str | No
         f"throughput from {tp.source} applies to hardware {hw.key!r} ({hw.label})",
         f"one instance: {sh.seconds_per_request:.2f} s per request, {sh.capacity_per_month:,.0f} requests/month "
         f"at {prices.utilisation_cap:.0%} utilisation",
+        "cost only: answer quality differs between a small local model and a large hosted one; measure it too",
     ]
     return CostReport(wl, tp, sh, rows, prices.currency, notes)
 
