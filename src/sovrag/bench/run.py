@@ -285,8 +285,9 @@ def measure_concurrency(pipeline: AnswerPipeline, questions: Sequence[str], opt:
 
     t0 = time.perf_counter()
     with ThreadPoolExecutor(max_workers=opt.concurrency, thread_name_prefix="bench") as pool:
-        # the questions after those answered one at a time, so no prompt is already in the model's cache
-        todo = [questions[(opt.requests + i) % len(questions)] for i in range(opt.requests)]
+        # the questions answered one at a time, so the two phases compare; rotated by one, so the first is
+        # not the prompt the model has just processed (llama.cpp reuses a cached prompt prefix)
+        todo = [questions[(i + 1) % opt.requests % len(questions)] for i in range(opt.requests)]
         results = list(pool.map(one, todo))
     wall = time.perf_counter() - t0
     rows = [r for r in results if r is not None]
