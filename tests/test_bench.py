@@ -201,6 +201,7 @@ def test_bench_on_the_examples_with_the_real_model_then_cost(run, settings, tmp_
     for x in an["per_request"]:
         assert 0 < x["ttft_s"] < x["total_s"] and x["completion_tokens"] > 0 and x["prompt_tokens"] > 100
         assert x["predicted_n"] and x["prompt_ms"]  # llama.cpp's own timings came through the stream
+        assert x["prompt_n"] == x["prompt_tokens"]  # prompt cache off: every prompt processed in full
     assert an["decode_tokens_per_s"] > 0 and an["prefill_tokens_per_s"] > 0 and an["tokens_per_s"] > 0
     assert res["search"]["latency_ms"]["p50"] > 0 and res["ingest"]["chunks_per_s"] > 0
     assert res["concurrency"]["completed"] == 2 and res["concurrency"]["requests_per_s"] > 0

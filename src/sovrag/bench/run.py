@@ -5,7 +5,8 @@
    only read;
 2. search latency (question embedding + hybrid search), after warm-up;
 3. end-to-end answers with top_k retrieved chunks, one at a time and streamed: time to first token, total
-   time (citation verification included), prompt/decode tokens per second from the engine's timings;
+   time (citation verification included), prompt/decode tokens per second from the engine's timings, with
+   llama.cpp's prompt cache off so every prompt is processed in full;
 4. requests/s with K threads each asking full answers. A local llama.cpp model generates one answer at a
    time (as `sovrag serve` queues them), so K > 1 overlaps only retrieval, compression and verification
    with generation; the run says so rather than pretending to parallelism it does not have.
@@ -285,9 +286,9 @@ def measure_concurrency(pipeline: AnswerPipeline, questions: Sequence[str], opt:
 
     t0 = time.perf_counter()
     with ThreadPoolExecutor(max_workers=opt.concurrency, thread_name_prefix="bench") as pool:
-        # the questions answered one at a time, so the two phases compare; rotated by one, so the first is
-        # not the prompt the model has just processed (llama.cpp reuses a cached prompt prefix)
-        todo = [questions[(i + 1) % opt.requests % len(questions)] for i in range(opt.requests)]
+        # questions not asked in the one-at-a-time phase (when there are enough): a host that caches
+        # prompts would otherwise answer repeats from its cache
+        todo = [questions[(opt.requests + i) % len(questions)] for i in range(opt.requests)]
         results = list(pool.map(one, todo))
     wall = time.perf_counter() - t0
     rows = [r for r in results if r is not None]
@@ -319,7 +320,7 @@ def run_bench(settings: Settings, col: Collection, llm: LLM, opt: BenchOptions,
     started = datetime.now(UTC)
     machine = machine_info()
     progress("drawing questions")
-    questions = list(opt.questions) or questions_from_collection(col, opt.sample, opt.seed)
+    questions = list(opt.questions) or questions_from_collection(col, max(opt.sample, 2 * opt.requests), opt.seed)
     contention: dict[str, float | None] = {}
     progress("ingestion throughput")
     meter = CpuMeter()
@@ -332,7 +333,11 @@ def run_bench(settings: Settings, col: Collection, llm: LLM, opt: BenchOptions,
 
     local = llm.name.startswith("llamacpp:")
     model: LLM = SerialLLM(llm) if local else llm
-    options = AnswerOptions(top_k=opt.top_k, max_tokens=opt.max_tokens, min_relevance=0.0, min_coverage=0.0)
+    # llama.cpp keeps earlier prompts in a cache and reuses them: off, so no request profits from another
+    # (an OpenAI-compatible host may reject the unknown field, so it is sent to the local model only)
+    params = GenerationParams(extra={"cache_prompt": False}) if local else GenerationParams()
+    options = AnswerOptions(top_k=opt.top_k, max_tokens=opt.max_tokens, min_relevance=0.0, min_coverage=0.0,
+                            params=params)
     pipeline = AnswerPipeline(col, model, options)
     progress("warming up the model")
     answer_once(pipeline, "What is this collection about?")  # not a timed question: no cache hit later
@@ -351,7 +356,10 @@ def run_bench(settings: Settings, col: Collection, llm: LLM, opt: BenchOptions,
     contention["concurrency"] = meter.other_cores_busy()
 
     notes = [f"Questions: {'given' if opt.questions else 'drawn from the first sentences of random chunks'} "
-             f"({len(questions)}); abstention gates before generation off, so every request is a full answer."]
+             f"({len(questions)}); abstention gates before generation off, so every request is a full answer"
+             + ("; llama.cpp's prompt cache off, so every prompt is processed in full." if local else ".")]
+    if len(questions) < 2 * opt.requests:
+        notes.append(f"Only {len(questions)} questions for {2 * opt.requests} requests: some were asked twice.")
     if local:
         notes.append("The local llama.cpp model generates one answer at a time: with concurrency > 1, clients "
                      "queue for it and only retrieval, compression and verification overlap; requests/s is "
@@ -374,7 +382,7 @@ def run_bench(settings: Settings, col: Collection, llm: LLM, opt: BenchOptions,
         "models": {"embedder": col.embedder.name, "llm": llm.name, "llm_context": llm.context_tokens,
                    "llm_threads": settings.llm_threads or machine["cores"], "store": settings.store},
         "settings": {**{k: (str(v) if isinstance(v, Path) else v) for k, v in opt.__dict__.items() if k != "questions"},
-                     "questions_given": bool(opt.questions)},
+                     "questions_given": bool(opt.questions), "prompt_cache": not local},
         "ingest": ingest, "search": search_result,
         "answer": {**answers, "per_request": rows}, "concurrency": conc,
         "cost_inputs": {
