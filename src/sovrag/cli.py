@@ -1,4 +1,5 @@
-"""The terminal interface: `sovrag models|ingest|search|collections`."""
+"""The terminal interface: `sovrag models|ingest|search|ask|collections|serve`; `eval`/`check` (evaluate/cli.py)
+and `bench`/`cost` (bench/cli.py) register themselves on the same app."""
 
 from __future__ import annotations
 
@@ -375,4 +376,5 @@ def serve(
 
 
 # Commands kept in their own modules register themselves on `app` when imported (this file stays short).
+from sovrag.bench import cli as _bench_cli  # noqa: E402,F401
 from sovrag.evaluate import cli as _eval_cli  # noqa: E402,F401

@@ -36,3 +36,11 @@ class EmbedError(SovragError):
 
 class GenerationError(SovragError):
     """The LLM failed: unreachable or failing host, malformed reply, prompt over the context."""
+
+
+class BenchError(SovragError):
+    """A benchmark run cannot start or complete: bad settings, an empty collection, an unusable questions file."""
+
+
+class CostError(SovragError):
+    """A cost calculation input is nonsense: a missing or non-positive price, throughput or volume."""
