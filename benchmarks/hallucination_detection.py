@@ -79,10 +79,11 @@ def main() -> None:
     ap.add_argument("--items", type=int, default=1000)
     ap.add_argument("--judge-items", type=int, default=100)
     ap.add_argument("--judges", nargs="*", default=["fast", "quality"])
+    ap.add_argument("--threads", type=int, default=0, help="llama.cpp threads (0 = all usable cores)")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "hallucination_detection.json")
     a = ap.parse_args()
     items = held_out(a.items)
-    settings = D.test_settings()
+    settings = D.test_settings().with_overrides(llm_threads=a.threads or None)
     results = [score(items, "lexical")]
     print(results[-1], flush=True)
     for spec in a.judges:
