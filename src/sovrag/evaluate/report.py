@@ -8,13 +8,12 @@ judge's verdicts, so a low score can be traced to its cause.
 from __future__ import annotations
 
 import math
-import platform
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from sovrag import __version__
 from sovrag import htmlreport as H
+from sovrag.bench.machine import machine_info
 from sovrag.evaluate.run import JUDGED, EvalResult, SampleResult
 from sovrag.reports import RunSummary, new_run, write_json, write_summary
 
@@ -86,7 +85,7 @@ def _sample_block(s: SampleResult) -> str:
     )
 
 
-def render_html(result: EvalResult, machine: dict[str, str]) -> str:
+def render_html(result: EvalResult, machine: dict[str, Any]) -> str:
     reasons = Counter(f"{k}: {v}" for s in result.samples for k, v in {**s.skipped, **s.failed}.items())
     settings = {"collection": result.collection, "dataset": result.dataset, "answer LLM": result.llm,
                 "judge LLM": result.judge or "none", **{k: str(v) for k, v in result.options.items()},
@@ -109,21 +108,6 @@ def render_html(result: EvalResult, machine: dict[str, str]) -> str:
     body.append(H.section(f"Worst {len(worst)} samples", *(_sample_block(s) for s in worst)))
     return H.page(f"sovrag eval: {result.collection}", "\n".join(body),
                   subtitle=f"{len(result.samples)} questions from {result.dataset}")
-
-
-def machine_info() -> dict[str, str]:
-    import os
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": str(os.cpu_count()), "python": platform.python_version(),
-            "sovrag": __version__, "platform": platform.platform()}
 
 
 def save_run(result: EvalResult, data_dir: Path, out: Path | None = None) -> Path:
