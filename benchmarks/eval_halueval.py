@@ -33,11 +33,11 @@ from sovrag.types import Chunk  # noqa: E402
 DATA = D.CACHE / "halueval-data"
 
 
-def build_collection() -> None:
-    settings = D.test_settings().with_overrides(data_dir=DATA)
-    DATA.mkdir(parents=True, exist_ok=True)
-    if not (DATA / "models").exists():
-        (DATA / "models").symlink_to(D.test_settings().models_dir, target_is_directory=True)
+def build_collection(data: Path) -> None:
+    settings = D.test_settings().with_overrides(data_dir=data)
+    data.mkdir(parents=True, exist_ok=True)
+    if not (data / "models").exists():
+        (data / "models").symlink_to(D.test_settings().models_dir, target_is_directory=True)
     from sovrag.store import open_backend
 
     backend = open_backend(settings.store, settings.data_dir)
@@ -75,12 +75,14 @@ def main() -> None:
     ap.add_argument("--questions", type=int, default=100)
     ap.add_argument("--seed", type=int, default=21)
     ap.add_argument("--llm", default="fast")
+    ap.add_argument("--data-dir", type=Path, default=DATA, help="another one to run two evaluations at once (the "
+                    "embedded store lets one process open a collection)")
     a = ap.parse_args()
-    build_collection()
+    build_collection(a.data_dir)
     dataset = write_dataset(a.questions, a.seed)
     out = HERE / "results" / f"eval_halueval_{a.llm}"
-    cmd = [str(Path(sys.executable).parent / "sovrag"), "--data-dir", str(DATA), "eval", str(dataset), "-c", "halueval",
-           "--llm", a.llm, "--json", "--out", str(out)]
+    cmd = [str(Path(sys.executable).parent / "sovrag"), "--data-dir", str(a.data_dir), "eval", str(dataset),
+           "-c", "halueval", "--llm", a.llm, "--json", "--out", str(out)]
     print(" ".join(cmd), flush=True)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)

@@ -74,6 +74,32 @@ def score(items: list[dict], method: str, judge: Judge | None = None) -> dict:
             "judge_failures": failures, "seconds_per_answer": round(seconds / (2 * len(items)), 4)}
 
 
+def score_verification(items: list[dict]) -> dict:
+    """What `sovrag ask` uses today to decide that a sentence is supported (answer/verify.py: term coverage +
+    embedding similarity, numbers must match, against SUPPORT_THRESHOLD), used as a hallucination check."""
+    from sovrag.answer.verify import SUPPORT_THRESHOLD, SourceSentences, support
+    from sovrag.embed import create_embedder
+    from sovrag.text import split_sentences
+
+    emb = create_embedder(D.test_settings())
+    t0 = time.perf_counter()
+    right, halluc = [], []
+    for it in items:
+        sents = split_sentences(it["knowledge"])
+        src = SourceSentences(1, sents, emb.embed(sents), it["knowledge"])
+        vecs = emb.embed([it["right_answer"], it["hallucinated_answer"]])
+        right.append(support(it["right_answer"], vecs[0], src)[0])
+        halluc.append(support(it["hallucinated_answer"], vecs[1], src)[0])
+    seconds = time.perf_counter() - t0
+    r_yes = sum(x >= SUPPORT_THRESHOLD for x in right) / len(items)
+    h_no = sum(x < SUPPORT_THRESHOLD for x in halluc) / len(items)
+    return {"method": f"ask's verification (support >= {SUPPORT_THRESHOLD})", "judge": None, "items": len(items),
+            "accuracy": round((r_yes + h_no) / 2, 4), "right_called_supported": round(r_yes, 4),
+            "hallucinated_called_unsupported": round(h_no, 4),
+            "pair_told_apart": round(sum(a > b for a, b in zip(right, halluc, strict=True)) / len(items), 4),
+            "judge_failures": 0, "seconds_per_answer": round(seconds / (2 * len(items)), 4)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--items", type=int, default=1000)
@@ -84,8 +110,8 @@ def main() -> None:
     a = ap.parse_args()
     items = held_out(a.items)
     settings = D.test_settings().with_overrides(llm_threads=a.threads or None)
-    results = [score(items, "lexical")]
-    print(results[-1], flush=True)
+    results = [score(items, "lexical"), score_verification(items)]
+    print(results[-2:], flush=True)
     for spec in a.judges:
         judge = Judge(create_llm(settings, spec), max_tokens=96)
         for method in ("judge", "combined"):
