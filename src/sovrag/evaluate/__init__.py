@@ -1,4 +1,5 @@
-"""Measuring sovrag: retrieval metrics now; RAGAS-compatible answer metrics and reports later."""
+"""Measuring sovrag: retrieval metrics (ir), answer metrics (answers), RAGAS-compatible metrics with a judge
+LLM (ragas, judge), `sovrag eval` (dataset, run, report) and the hallucination check (faithcheck)."""
 
 from sovrag.evaluate.ir import (
     dcg,
