@@ -63,10 +63,14 @@ def safe_name(raw: str | None) -> str:
 def _save(upload: UploadFile, target: Path) -> None:
     tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
     upload.file.seek(0)
-    with open(tmp, "wb") as f:
-        while block := upload.file.read(_COPY_CHUNK):
-            f.write(block)
-    os.replace(tmp, target)
+    try:
+        with open(tmp, "wb") as f:
+            while block := upload.file.read(_COPY_CHUNK):
+                f.write(block)
+        os.replace(tmp, target)
+    except BaseException:  # a full disk, a cancelled request: no half-written file stays behind
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 @router.post("/collections/{name}/documents", status_code=202, openapi_extra=UPLOAD_SCHEMA)
