@@ -45,20 +45,6 @@ def content_terms(text: str) -> list[str]:
     return [stem(w) for w in words(text) if w not in STOPWORDS]
 
 
-_TOKEN = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ0-9][\w'’-]*")
-
-
-def names(text: str) -> set[str]:
-    """Content terms of the capitalised words that do not open a sentence: the names a claim makes
-    (people, places, products, organisations), as content_terms spells them."""
-    out: set[str] = set()
-    for sentence in split_sentences(text):
-        for tok in _TOKEN.findall(sentence)[1:]:
-            if tok[0].isupper():
-                out.update(content_terms(re.sub(r"['’]s$", "", tok)))
-    return out
-
-
 def numbers(text: str) -> set[str]:
     """Numbers as written, without thousands separators or trailing zeros ('1,200' -> '1200', '2.50' -> '2.5')."""
     out = set()

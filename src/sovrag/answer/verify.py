@@ -6,8 +6,7 @@ answer sentence and every source, support is the best over the source's sentence
     0.6 * coverage + 0.4 * cosine
 
 where coverage is the share of the claim's content terms found in the source (numbers must match
-exactly, and so must names: a claim whose number or capitalised name the source lacks gets no support from
-it) and cosine is the embedding
+exactly: a claim whose number the source lacks gets no support from it) and cosine is the embedding
 similarity of the claim and the source sentence. A compound sentence that joins facts from several
 sources ("the hotel limit is 180 EUR, and passwords need 14 characters") is split into clauses, and is
 supported when each clause is. A citation is kept when its support reaches the
@@ -23,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sovrag.embed import Embedder
-from sovrag.text import citations, content_terms, names, numbers, split_sentences, strip_citations
+from sovrag.text import citations, content_terms, numbers, split_sentences, strip_citations
 from sovrag.types import AnswerSentence, Citation
 
 COVERAGE_WEIGHT = 0.6
@@ -44,8 +43,6 @@ def support(claim: str, claim_vec: np.ndarray, src: SourceSentences) -> tuple[fl
     if claim_numbers and not claim_numbers <= numbers(src.text):
         return 0.0, ""
     src_terms = set(content_terms(src.text))
-    if not names(claim) <= src_terms:  # a name the source never mentions: the hallucination's usual shape
-        return 0.0, ""
     coverage = len(terms & src_terms) / len(terms) if terms else 0.0
     if not src.sentences:
         return COVERAGE_WEIGHT * coverage, ""
