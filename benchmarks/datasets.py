@@ -156,7 +156,8 @@ def test_settings():
     if not link.exists():
         models.mkdir(parents=True, exist_ok=True)
         link.symlink_to(models, target_is_directory=True)
-    return Settings(data_dir=data)
+    threads = int(os.environ.get("SOVRAG_LLM_THREADS", "0") or 0)  # 1 on a machine shared with other runs
+    return Settings(data_dir=data, llm_threads=threads)
 
 
 def embed_cached(embedder, texts: list[str], kind: str, batch: int = 256):
