@@ -77,10 +77,12 @@ def main() -> None:
     ap.add_argument("--llm", default="fast")
     ap.add_argument("--data-dir", type=Path, default=DATA, help="another one to run two evaluations at once (the "
                     "embedded store lets one process open a collection)")
+    ap.add_argument("--name", default="", help="results name (default eval_halueval_<llm>)")
     a = ap.parse_args()
+    name = a.name or f"eval_halueval_{a.llm}"
     build_collection(a.data_dir)
     dataset = write_dataset(a.questions, a.seed)
-    out = HERE / "results" / f"eval_halueval_{a.llm}"
+    out = HERE / "results" / name
     cmd = [str(Path(sys.executable).parent / "sovrag"), "--data-dir", str(a.data_dir), "eval", str(dataset),
            "-c", "halueval", "--llm", a.llm, "--json", "--out", str(out)]
     print(" ".join(cmd), flush=True)
@@ -96,7 +98,7 @@ def main() -> None:
                "answer_seconds_per_sample": data["answer_seconds_per_sample"],
                "judge_seconds_per_sample": data["judge_seconds_per_sample"],
                "metrics": data["summary"]}
-    (HERE / "results" / f"eval_halueval_{a.llm}.json").write_text(json.dumps(summary, indent=2))
+    (HERE / "results" / f"{name}.json").write_text(json.dumps(summary, indent=2))
     (out / "results.json").unlink()  # per-sample details stay in the report; the summary above is committed
     print(json.dumps(summary, indent=2))
 
