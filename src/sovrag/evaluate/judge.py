@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sovrag.errors import SovragError
@@ -39,8 +39,6 @@ class JudgeStats:
     seconds: float = 0.0
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    #: The judge's raw replies per question name, for the report.
-    replies: dict[str, list[Any]] = field(default_factory=dict)
 
 
 def _array(items: dict[str, Any], n: int | None = None, max_items: int = 40) -> dict[str, Any]:
@@ -156,7 +154,6 @@ class Judge:
                 cut = " (cut off at max_tokens)" if gen.finish_reason == "length" else ""
                 problem = f"the judge's reply is not valid JSON for {name}{cut}: {e}; reply {gen.text[:120]!r}"
                 continue
-            self.stats.replies.setdefault(name, []).append(reply)
             return reply
         raise JudgeError(f"{name}: {problem} (after {self.max_retries + 1} attempts)")
 
