@@ -26,9 +26,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "src"))
 
 import datasets as D  # noqa: E402
-
-from sovrag.collection import open_collection  # noqa: E402
-from sovrag.types import Chunk  # noqa: E402
+from answer_quality import build_index  # noqa: E402
 
 DATA = D.CACHE / "halueval-data"
 
@@ -46,15 +44,7 @@ def build_collection(data: Path) -> None:
     if exists:
         return
     passages = D.union([D.load("halueval"), D.load("boolq")]).passages
-    with open_collection(settings, "halueval", create=True) as col:
-        vectors = D.embed_cached(col.embedder, [p.text for p in passages], "answer-index")
-        for start in range(0, len(passages), 512):
-            batch = passages[start : start + 512]
-            chunks = [Chunk(p.id, p.id, p.text, f"{p.corpus}:{p.id}", p.title, 0,
-                            metadata={"corpus": p.corpus, "version": "1", "chunk_count": 1}) for p in batch]
-            col.store.upsert(chunks, vectors[start : start + len(batch)])
-        col.store.flush()
-        col.store.optimize()  # type: ignore[attr-defined]
+    build_index(settings, "halueval", passages).close()
 
 
 def write_dataset(n: int, seed: int) -> Path:

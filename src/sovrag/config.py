@@ -105,15 +105,18 @@ def _coerce(s: Settings) -> Settings:
 SECTIONS = ("serve",)
 
 
-def read_section(config_file: Path, table: str) -> dict[str, Any]:
-    """One table of a settings file (e.g. ``[serve]``), {} when absent."""
+def _read_toml(config_file: Path) -> dict[str, Any]:
     try:
-        data = tomllib.loads(Path(config_file).read_text(encoding="utf-8"))
+        return tomllib.loads(Path(config_file).read_text(encoding="utf-8"))
     except FileNotFoundError as e:
         raise ConfigError(f"config file {config_file}: not found") from e
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"config file {config_file}: invalid TOML ({e})") from e
-    value = data.get(table, {})
+
+
+def read_section(config_file: Path, table: str) -> dict[str, Any]:
+    """One table of a settings file (e.g. ``[serve]``), {} when absent."""
+    value = _read_toml(config_file).get(table, {})
     if not isinstance(value, dict):
         raise ConfigError(f"config file {config_file}: [{table}] must be a table")
     return value
@@ -125,12 +128,7 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     values: dict[str, Any] = {}
     path = config_file or (Path(os.environ["SOVRAG_CONFIG"]) if os.environ.get("SOVRAG_CONFIG") else None)
     if path is not None:
-        try:
-            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError as e:
-            raise ConfigError(f"config file {path}: not found") from e
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"config file {path}: invalid TOML ({e})") from e
+        data = _read_toml(path)
         section = {k: v for k, v in data.get("sovrag", data).items() if k not in SECTIONS}
         unknown = set(section) - names
         if unknown:
