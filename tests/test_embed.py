@@ -138,3 +138,24 @@ def test_openai_embedder_unreachable_host():
     client = OpenAIEmbedder("http://127.0.0.1:9/v1", "m", retries=1, backoff=0.01, timeout=2)
     with pytest.raises(EmbedError, match="127.0.0.1:9/v1/embeddings: ConnectError"):
         client.embed(["x"])
+
+
+def test_embedder_refuses_an_onnxruntime_loaded_with_telemetry_on(tmp_path) -> None:
+    """Imported before sovrag without the switch, onnxruntime's telemetry is already on: refuse, say why."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os; os.environ.pop('ORT_DISABLE_TELEMETRY', None)\n"
+        "import onnxruntime\n"
+        "from sovrag.embed.onnx import OnnxEmbedder\n"
+        "from sovrag.errors import EmbedError\n"
+        "try:\n"
+        f"    OnnxEmbedder({str(tmp_path / 'm.onnx')!r}, {str(tmp_path / 't.json')!r}, 'x')\n"
+        "except EmbedError as e:\n"
+        "    print('refused:', e)\n"
+    )
+    env = {k: v for k, v in __import__("os").environ.items() if k != "ORT_DISABLE_TELEMETRY"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert "refused: onnxruntime was imported before sovrag" in out.stdout, out.stdout + out.stderr
+    assert "ORT_DISABLE_TELEMETRY=1" in out.stdout

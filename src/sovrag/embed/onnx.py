@@ -33,6 +33,13 @@ class OnnxEmbedder:
         batch_size: int = 32,
         threads: int = 0,
     ) -> None:
+        from sovrag import offline
+
+        if offline.ORT_LOADED_WITH_TELEMETRY:
+            raise EmbedError(
+                "onnxruntime was imported before sovrag without ORT_DISABLE_TELEMETRY=1, so its telemetry to "
+                "Microsoft is already on in this process; import sovrag first or set ORT_DISABLE_TELEMETRY=1"
+            )
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
