@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export SOVRAG_DATA_DIR ?= $(CURDIR)/.sovrag-data
 
-.PHONY: install dev demo test test-fast lint bench clean browser
+.PHONY: install dev demo test test-fast lint bench clean browser sysdeps
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -33,14 +33,18 @@ demo: install
 	$(BIN)/sovrag search "How many vacation days do new employees get?" --collection examples --top-k 3
 	$(BIN)/sovrag ask "How many vacation days do new employees get?" --collection examples
 
-# The web UI's browser tests drive Debian's chromium through Playwright (never Playwright's own download).
-browser:
-	@if [ ! -x /usr/bin/chromium ]; then \
+# Debian packages the tests drive: chromium for the web UI's browser tests (through Playwright, never
+# Playwright's own download); strace and iproute2 for the no-egress test's network namespace.
+sysdeps:
+	@if [ ! -x /usr/bin/chromium ] || ! command -v strace >/dev/null || ! command -v ip >/dev/null; then \
 	    SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; \
+	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	        chromium strace iproute2; \
 	fi
 
-test: dev browser
+browser: sysdeps
+
+test: dev sysdeps
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -q
 
