@@ -207,7 +207,8 @@ def test_eval_cli_goes_on_past_bad_lines_and_exits_3(examples: Settings, tmp_pat
     r = CliRunner().invoke(app, ["--data-dir", str(examples.data_dir), "eval", str(f), "-c", "examples",
                                  "--judge", "none", "--max-tokens", "48", "--out", str(tmp_path / "out")])
     assert r.exit_code == 3, r.output
-    assert f"{f}:2: skipped: not valid JSON" in r.output.replace("\n", "")
+    # Rich wraps at a width and place that depend on the terminal and the temporary path: compare content only
+    assert "".join(f"{f}:2: skipped: not valid JSON".split()) in "".join(r.output.split())
     assert "hit_rate@10" in r.output and (tmp_path / "out" / "report.html").is_file()
     data = json.loads((tmp_path / "out" / "results.json").read_text())
     assert len(data["samples"]) == 2 and data["dataset_errors"][0][0] == 2
