@@ -184,3 +184,40 @@ def test_markdown_code_and_lists_stay_intact_when_small(count) -> None:
     assert re.search(r"- one\n- two", chunks[0])
     json.dumps(chunks)  # plain strings
     logging.getLogger(__name__).debug("ok")
+
+
+def _metered(count):
+    """A counter that records how many characters it was asked to count in all."""
+    seen = {"chars": 0}
+
+    def metered(text: str) -> int:
+        seen["chars"] += len(text)
+        return count(text)
+
+    return metered, seen
+
+
+@pytest.mark.parametrize("n", [10_000, 40_000])
+def test_long_runs_without_spaces_are_cut_in_linear_work_within_the_budget(n: int) -> None:
+    count = count_tokens_factory()
+    text = ("这是一个很长的中文句子没有空格" * (n // 15 + 1))[:n]
+    metered, seen = _metered(count)
+    chunks = split_text(text, metered, 200, 0)
+    assert all(count(c) <= 200 for c in chunks)
+    assert "".join(chunks) == text  # cut, never dropped
+    assert seen["chars"] < 8 * n  # each character counted a few times, not once per remaining piece
+
+
+def test_cjk_full_stops_end_sentences() -> None:
+    count = count_tokens_factory()
+    text = "我们在会议上讨论了预算。接下来的步骤是什么？大家都同意了！" * 40
+    chunks = split_text(text, count, 60, 0)
+    assert all(c.endswith(("。", "？", "！")) for c in chunks), chunks[:3]
+    assert all(count(c) <= 60 for c in chunks)
+
+
+def test_a_huge_single_word_is_bounded_in_characters_too() -> None:
+    # word-piece tokenizers count a word over 100 characters as one [UNK]: the chunk must still be bounded
+    count = count_tokens_factory()
+    chunks = split_text("x" * 2_000_000, count, 200, 32)
+    assert len(chunks) > 100 and max(len(c) for c in chunks) <= 200 * 32

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -161,14 +162,18 @@ def ingest(
         return
     if as_json:
         out.print_json(json.dumps({**report.summary(), "failures": [
-            {"source": src, "reason": why} for src, why in report.failed]}))
+            {"source": src, "reason": why} for src, why in report.failed], "skipped_files": [
+            {"source": src, "reason": why} for src, why in report.skipped]}))
     else:
         sm = report.summary()
         out.print(f"collection [bold]{collection}[/]: {sm['added']} added, {sm['updated']} updated, "
-                  f"{sm['unchanged']} unchanged, {sm['deleted']} deleted, {sm['failed']} failed; "
+                  f"{sm['unchanged']} unchanged, {sm['deleted']} deleted, {sm['failed']} failed, "
+                  f"{sm['skipped']} skipped; "
                   f"{sm['chunks']} chunks written, {sm['chunks_deleted']} removed in {sm['seconds']} s")
         for src, why in report.failed:
-            out.print(f"  [red]failed[/] {src}: {why}", highlight=False)
+            out.print(f"  [red]failed[/] {escape(src)}: {escape(why)}", highlight=False)
+        for src, why in report.skipped:
+            out.print(f"  [dim]skipped[/] {escape(src)}: {escape(why)}", highlight=False)
     if report.failed:
         raise typer.Exit(3)
 

@@ -35,6 +35,13 @@ class Settings:
     chunk_overlap: int = 32
     document_max_tokens: int = 8192
     max_file_mb: float = 50.0
+    # Bounds on parsing one untrusted file (see sovrag.ingest.isolate): what a DOCX may unpack to, the parser
+    # process's address space, and its time per file. A file over any of them fails alone; the batch goes on.
+    max_unpacked_mb: float = 256.0
+    parse_memory_mb: float = 1024.0
+    parse_timeout_s: float = 120.0
+    # A symlink in an ingested folder whose target lies outside that folder is refused unless this is true.
+    follow_symlinks_outside: bool = False
     # Generation: `llamacpp:NAME|PATH.gguf` (embedded llama.cpp) or `openai://host:port/v1?model=NAME`.
     llm: str = "llamacpp:qwen2.5-coder-0.5b-instruct-q4_k_m"
     llm_threads: int = 0  # 0 = the cores this process may use

@@ -26,7 +26,10 @@ NAMESPACE = uuid.UUID("5d0c6f7e-3b1a-4c7e-9a57-2f3e8d4b6a10")
 MODES = ("recursive", "document")
 
 # Separator levels: the regex that cuts a text at this level, and the string that rejoins pieces.
-_SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"')\]]))\s+(?=[\"'(\[]?[A-Z0-9À-ÖØ-Þ])")
+# A sentence ends at . ! ? before a capital, or at the CJK full stops 。！？ (which need no space after them).
+_SENTENCE_END = re.compile(
+    r"(?:(?<=[.!?])|(?<=[.!?][\"')\]]))\s+(?=[\"'(\[]?[A-Z0-9À-ÖØ-Þ])|(?<=[。！？])\s*(?=\S)"
+)
 _LEVELS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\n[ \t]*\n\s*"), "\n\n"),
     (re.compile(r"\n"), "\n"),
@@ -73,6 +76,7 @@ def chunk_document(
         raise ValueError(f"chunk_tokens={chunk_tokens}: must be at least 1")
     if not 0 <= overlap < chunk_tokens:
         raise ValueError(f"overlap={overlap}: must be >= 0 and below chunk_tokens={chunk_tokens}")
+    count_tokens = _bounded(count_tokens)
 
     def make(index: int, text: str, section: Section | None) -> Chunk:
         return Chunk(
@@ -122,6 +126,7 @@ def split_text(text: str, count_tokens: Counter, chunk_tokens: int, overlap: int
     text = text.strip()
     if not text:
         return []
+    count_tokens = _bounded(count_tokens)
     pieces = _pieces(text, count_tokens, chunk_tokens, level=0, sep="")
     return _pack(pieces, count_tokens, chunk_tokens, overlap)
 
@@ -146,21 +151,45 @@ def _pieces(text: str, count: Counter, limit: int, level: int, sep: str) -> list
 
 
 def _hard_split(word: str, count: Counter, limit: int, sep: str) -> list[_Piece]:
-    """A single 'word' longer than a chunk (a URL, a base64 blob): cut it by characters."""
+    """A run with no separator longer than a chunk (a URL, a base64 blob, a line of CJK text): cut it by
+    characters into pieces of at most `limit` tokens.
+
+    Linear in the run's length: each piece is sized from the characters-per-token ratio measured so far and
+    only that piece is counted (a handful of counts of at most one chunk each), never the whole remainder.
+    """
     out: list[_Piece] = []
-    rest = word
-    while rest:
-        n = count(rest)
-        if n <= limit:
-            out.append(_Piece(rest, n, sep if not out else ""))
-            break
-        size = max(1, int(len(rest) * limit / n * 0.9))
-        while size > 1 and (n := count(rest[:size])) > limit:
-            size = max(1, int(size * limit / n * 0.9))
-        piece = rest[:size]
-        out.append(_Piece(piece, count(piece) if size == 1 else n, sep if not out else ""))
-        rest = rest[size:]
+    pos, ratio, most = 0, 4.0, limit * _MAX_CHARS_PER_TOKEN
+    while pos < len(word):
+        left = len(word) - pos
+        size = min(left, max(1, int(limit * ratio)), most)
+        n = count(word[pos : pos + size])
+        while n <= limit and size < min(left, most):  # the ratio was pessimistic: grow while it fits
+            bigger = min(left, most, int(size * 1.5) + 1)
+            m = count(word[pos : pos + bigger])
+            if m > limit:
+                break
+            size, n = bigger, m
+        while n > limit and size > 1:
+            size = max(1, min(size - 1, int(size * limit / n * 0.95)))
+            n = count(word[pos : pos + size])
+        out.append(_Piece(word[pos : pos + size], n, sep if not out else ""))
+        ratio = max(size / max(n, 1), 0.25)
+        pos += size
     return out
+
+
+def _bounded(count: Counter) -> Counter:
+    """Counts at least one token per `_MAX_CHARS_PER_TOKEN` characters.
+
+    Word-piece tokenizers map a 'word' over 100 characters to a single [UNK]: counted naively, a 10 MB run
+    without spaces would be one 1-token chunk of 10 MB. With this floor every chunk is bounded in characters
+    as well as in tokens.
+    """
+
+    def bounded(text: str) -> int:
+        return max(count(text), -(-len(text) // _MAX_CHARS_PER_TOKEN))
+
+    return bounded
 
 
 def _sep_cost(sep: str) -> int:

@@ -7,12 +7,15 @@ itself lives in `sovrag.ingest.formats`, one module per format, each on a well-k
 from __future__ import annotations
 
 import codecs
+import io
 import re
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from sovrag.errors import LoadError
+from sovrag.ingest.files import display, read_bytes
 from sovrag.ingest.formats import docx, html, markdown, pdf, rst, text
 from sovrag.ingest.formats._common import Parsed, normalize_text, one_line
 from sovrag.types import Document, Section
@@ -35,16 +38,25 @@ SUPPORTED_EXTENSIONS: frozenset[str] = frozenset(_FORMATS)
 
 _MB = 1024 * 1024
 _BOM = codecs.BOM_UTF8
+# Text files saved as UTF-16/32 (Windows Notepad, PowerShell's Out-File) start with a byte-order mark.
+_UNICODE_BOMS = ((codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"),
+                 (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
+#: A member inflating more than this many times its compressed size is a decompression bomb, not a document
+#: (Word XML compresses 5-20x; 648 KB holding 200 MB of empty paragraphs is over 300x).
+MAX_ZIP_RATIO = 100
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([\w.:-]+)""", re.IGNORECASE)
 
 
-def load_document(path: Path, max_bytes: int) -> Document:
+def load_document(path: Path, max_bytes: int, data: bytes | None = None,
+                  max_unpacked_bytes: int | None = None) -> Document:
     """Load a supported file; raise `LoadError(str(path), reason)` for anything unusable.
 
-    `max_bytes` is the size limit; the message states it in MB (2**20 bytes) as `max_file_mb`.
+    `max_bytes` is the size limit; the message states it in MB (2**20 bytes) as `max_file_mb`. `data`, when
+    given, is the file's bytes already read (by `files.read_bytes`). `max_unpacked_bytes` bounds what a
+    compressed container (DOCX) may unpack to, checked in its directory before anything is inflated.
     """
     path = Path(path)
-    src = str(path)
+    src = display(path)
     ext = path.suffix.lower()
     if path.is_dir():
         raise LoadError(src, "is a directory, not a file")
@@ -53,13 +65,14 @@ def load_document(path: Path, max_bytes: int) -> Document:
             raise LoadError(src, "no such file")
         raise LoadError(src, f"unsupported file type '{ext or path.name}'")
     fmt, parser, is_text = _FORMATS[ext]
-    data = _read(path, max_bytes)
+    if data is None:
+        data = read_bytes(path, max_bytes)
 
     content: bytes | str = data
     if is_text:
-        if b"\x00" in data[:8192]:
-            raise LoadError(src, "binary content, not text")
         content = _decode(src, data, fmt)
+    elif fmt == "docx":
+        check_zip(src, data, max_unpacked_bytes if max_unpacked_bytes is not None else 8 * max_bytes)
     try:
         parsed = parser(path, content)
     except LoadError:
@@ -82,32 +95,15 @@ def load_document(path: Path, max_bytes: int) -> Document:
     return Document(source=src, title=title, sections=sections, format=fmt, metadata=parsed.metadata)
 
 
-def _read(path: Path, max_bytes: int) -> bytes:
-    src = str(path)
-    try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise LoadError(
-                src, f"file is {size / _MB:.1f} MB, over the {max_bytes / _MB:.1f} MB limit (max_file_mb)"
-            )
-        with path.open("rb") as f:
-            data = f.read(max_bytes + 1)
-    except FileNotFoundError as e:
-        raise LoadError(src, "no such file") from e
-    except PermissionError as e:
-        raise LoadError(src, "permission denied") from e
-    except IsADirectoryError as e:
-        raise LoadError(src, "is a directory, not a file") from e
-    except OSError as e:
-        raise LoadError(src, f"cannot read file ({e.strerror or type(e).__name__})") from e
-    if not data:
-        raise LoadError(src, "empty file")
-    if len(data) > max_bytes:  # grew since stat()
-        raise LoadError(src, f"file is over the {max_bytes / _MB:.1f} MB limit (max_file_mb)")
-    return data
-
-
 def _decode(src: str, data: bytes, fmt: str) -> str:
+    for bom_mark, codec in _UNICODE_BOMS:
+        if data.startswith(bom_mark):
+            try:
+                return data[len(bom_mark):].decode(codec)
+            except UnicodeDecodeError as e:
+                raise LoadError(src, f"not valid {codec.upper()} (bad data at offset {e.start + len(bom_mark)})") from e
+    if b"\x00" in data[:8192]:
+        raise LoadError(src, "binary content, not text")
     bom = len(_BOM) if data.startswith(_BOM) else 0
     try:
         return data[bom:].decode("utf-8")
@@ -122,3 +118,25 @@ def _decode(src: str, data: bytes, fmt: str) -> str:
         raise LoadError(
             src, f"not valid UTF-8 (first bad byte at offset {e.start + bom}); convert it to UTF-8"
         ) from e
+
+
+def check_zip(src: str, data: bytes, max_unpacked: int) -> None:
+    """Refuse a zip container whose directory promises more than `max_unpacked` bytes, or a bomb's ratio.
+
+    Only the central directory is read (nothing is inflated), so a bomb costs nothing to refuse. The sizes
+    there are the archive's own claims; the parser runs under the ingest worker's memory and time bounds
+    all the same, so a lying directory can still not take the batch down.
+    """
+    try:
+        infos = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    except (zipfile.BadZipFile, ValueError, OSError):
+        return  # not a zip, or corrupt: the format's parser gives the precise message
+    total = sum(i.file_size for i in infos)
+    if total > max_unpacked:
+        raise LoadError(src, f"unpacks to {total / _MB:.1f} MB, over the {max_unpacked / _MB:.1f} MB limit "
+                        "(max_unpacked_mb)")
+    for i in infos:
+        if i.file_size > _MB and i.file_size > MAX_ZIP_RATIO * max(i.compress_size, 1):
+            raise LoadError(src, f"{i.filename} inflates {i.file_size / max(i.compress_size, 1):.0f}x "
+                            f"({i.compress_size / 1024:.0f} KB to {i.file_size / _MB:.1f} MB): a "
+                            "decompression bomb, not indexed")

@@ -1,7 +1,8 @@
 """Incremental ingestion: load -> chunk -> embed -> upsert, keyed by content hashes.
 
-A document's id is its absolute path; its version is a hash of its bytes and of everything that shapes
-its chunks (chunking settings, embedder). Chunk ids derive from (document id, version, index), so:
+A document's id is the absolute path it was found by (`files.document_id`); its version is a hash of its
+bytes and of everything that shapes its chunks (chunking settings, embedder). Chunk ids derive from
+(document id, version, index), so:
 - an unchanged file is recognised from the store alone and nothing is written;
 - a changed file's new chunks are written first, then every chunk of its other versions is deleted;
 - a run killed at any point is completed by the next run, which rewrites the same ids (no duplicates).
@@ -23,8 +24,10 @@ import numpy as np
 from sovrag.collection import Collection
 from sovrag.config import Settings
 from sovrag.errors import LoadError, SovragError
+from sovrag.ingest import isolate
 from sovrag.ingest.chunker import chunk_document
-from sovrag.ingest.loaders import SUPPORTED_EXTENSIONS, load_document
+from sovrag.ingest.files import display, document_id, read_bytes
+from sovrag.ingest.loaders import SUPPORTED_EXTENSIONS
 from sovrag.ingest.walk import walk
 from sovrag.types import Chunk
 
@@ -41,6 +44,7 @@ class IngestReport:
     unchanged: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # left out by rule (hidden, duplicate path...)
     chunks_written: int = 0
     chunks_deleted: int = 0
     seconds: float = 0.0
@@ -48,7 +52,8 @@ class IngestReport:
     def summary(self) -> dict[str, float | int]:
         return {
             "added": len(self.added), "updated": len(self.updated), "unchanged": len(self.unchanged),
-            "deleted": len(self.deleted), "failed": len(self.failed), "chunks": self.chunks_written,
+            "deleted": len(self.deleted), "failed": len(self.failed), "skipped": len(self.skipped),
+            "chunks": self.chunks_written,
             "chunks_deleted": self.chunks_deleted, "seconds": round(self.seconds, 2),
         }
 
@@ -83,6 +88,8 @@ class Ingestor:
         self.fp = fingerprint(settings, collection.embedder.name)
         self.count_tokens = _token_counter(collection.embedder, settings)
         self.max_bytes = int(settings.max_file_mb * 1024 * 1024)
+        self.max_unpacked = int(settings.max_unpacked_mb * 1024 * 1024)
+        self.parser = isolate.worker(settings.parse_memory_mb, settings.parse_timeout_s)
         self.report = IngestReport()
         self._batch: list[_Pending] = []
 
@@ -91,13 +98,22 @@ class Ingestor:
         t0 = time.perf_counter()
         state = self.col.store.documents()
         for root in paths:
-            found = walk(root, SUPPORTED_EXTENSIONS, include, exclude)
-            self.report.failed.extend(found.errors)
+            found = walk(root, SUPPORTED_EXTENSIONS, include, exclude,
+                         follow_outside=self.settings.follow_symlinks_outside)
+            for src, why in found.errors:
+                self.report.failed.append((src, why))
+                self.progress(src, "failed")
+            self.report.skipped.extend(found.skipped)
             seen: set[str] = set()
             for path in found.files:
-                doc_id = str(path.resolve())
+                doc_id = document_id(path)
                 seen.add(doc_id)
-                self._one(path, doc_id, state)
+                try:
+                    self._one(path, doc_id, state)
+                except Exception as e:  # a bug of ours on one odd file must not cost the rest of the batch
+                    log.exception("ingest of %s failed", display(path))
+                    self.report.failed.append((display(path), f"internal error: {type(e).__name__}: {e}"))
+                    self.progress(display(path), "failed")
             self._flush_batch()
             if sync and root.exists():
                 self._delete_vanished(root, seen, state)
@@ -106,16 +122,16 @@ class Ingestor:
         return self.report
 
     def _one(self, path: Path, doc_id: str, state: dict) -> None:
-        source = str(path)
+        source = display(path)
         try:
-            data = _read(path, self.max_bytes)
+            data = read_bytes(path, self.max_bytes)
             version = hashlib.sha256(data + self.fp.encode()).hexdigest()[:32]
             current = state.get(doc_id)
             if current is not None and current.complete(version):
                 self.report.unchanged.append(source)
                 self.progress(source, "unchanged")
                 return
-            doc = load_document(path, self.max_bytes)
+            doc = self.parser.load(path, data, self.max_bytes, self.max_unpacked)
             chunks = chunk_document(
                 doc, doc_id, version, self.count_tokens, chunk_tokens=self.settings.chunk_tokens,
                 overlap=self.settings.chunk_overlap, mode=self.settings.chunk_mode,
@@ -169,7 +185,7 @@ class Ingestor:
         self.progress(source, status)
 
     def _delete_vanished(self, root: Path, seen: set[str], state: dict) -> None:
-        base = str(root.resolve())
+        base = document_id(root)
         prefix = base if root.is_file() else base.rstrip("/") + "/"
         for doc_id, doc_state in state.items():
             under = doc_id == base or doc_id.startswith(prefix)
@@ -178,22 +194,6 @@ class Ingestor:
                 self.report.deleted.append(doc_id)
                 self.report.chunks_deleted += sum(doc_state.versions.values())
                 self.progress(doc_id, "deleted")
-
-
-def _read(path: Path, max_bytes: int) -> bytes:
-    """The file's bytes, with the size limit enforced before reading."""
-    try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            mb, limit = size / 2**20, max_bytes / 2**20
-            raise LoadError(str(path), f"file is {mb:.1f} MB, over the {limit:.1f} MB limit (max_file_mb)")
-        return path.read_bytes()
-    except PermissionError as e:
-        raise LoadError(str(path), "permission denied") from e
-    except FileNotFoundError as e:
-        raise LoadError(str(path), "no such file") from e
-    except IsADirectoryError as e:
-        raise LoadError(str(path), "is a directory") from e
 
 
 def _token_counter(embedder: object, settings: Settings) -> Callable[[str], int]:

@@ -20,6 +20,7 @@ import numpy as np
 from fastapi import APIRouter, Depends
 
 from sovrag.config import Settings
+from sovrag.ingest.files import document_id
 from sovrag.ingest.sync import ingest
 from sovrag.serve.auth import Tenant
 from sovrag.serve.collections import TenantCollections
@@ -134,7 +135,7 @@ class JobRunner:
 
     def _describe(self, tenant_id: int, name: str, col: Any, source: str) -> None:
         """Record a document's title and format, read back from one of its stored chunks."""
-        doc_id = str(Path(source).resolve())
+        doc_id = document_id(source)
         probe = np.full(col.store.dim, 1.0 / np.sqrt(col.store.dim), dtype=np.float32)
         hits = col.store.search(SearchQuery("", probe), top_k=1, mode="dense", filters={"doc_id": doc_id})
         if hits:
