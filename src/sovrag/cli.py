@@ -358,10 +358,12 @@ def serve(
     import uvicorn
 
     from sovrag.serve import create_app
-    from sovrag.serve.metrics import JsonFormatter
+    from sovrag.serve.metrics import JsonFormatter, ThrottleFilter
+    from sovrag.serve.protocol import raise_fd_limit, uvicorn_config
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(ThrottleFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(getattr(logging, log_level.upper(), logging.INFO))
@@ -372,12 +374,15 @@ def serve(
             settings = load_settings(config, **ctx.meta["overrides"], llm=llm)
         else:
             settings = _settings(ctx).with_overrides(llm=llm)
-        application = create_app(settings, options=ServerOptions.from_env(config or ctx.meta["config_file"]))
+        opts = ServerOptions.from_env(config or ctx.meta["config_file"])
+        application = create_app(settings, options=opts)
     except SovragError as e:
         _fail(e)
         return
-    uvicorn.run(application, host=host, port=port, log_level=log_level.lower(), access_log=False,
-                log_config=None, timeout_graceful_shutdown=60)
+    raise_fd_limit()
+    server = uvicorn.Server(uvicorn_config(application, host, port, opts, log_level=log_level.lower(),
+                                           access_log=False, log_config=None, timeout_graceful_shutdown=60))
+    server.run()
 
 
 # Commands kept in their own modules register themselves on `app` when imported (this file stays short).

@@ -79,24 +79,60 @@ class KeyStore:
 
 
 class RateLimiter:
-    """A token bucket per key: `rpm` requests a minute on average, bursts up to `rpm`."""
+    """Token buckets per key: requests a minute, work (embedder tokens) a minute, failed sign-ins per client.
+
+    Each bucket refills continuously at its per-minute rate and holds at most one minute's worth, so bursts
+    up to the limit pass and a sustained rate above it waits."""
 
     def __init__(self) -> None:
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
-    def take(self, key_id: str, rpm: int) -> float:
-        """0 when the request may go ahead, else the seconds until it may."""
-        rate = rpm / 60.0
+    def _level(self, bucket: str, per_minute: int, t: float) -> float:
+        tokens, last = self._buckets.get(bucket, (float(per_minute), t))
+        return min(float(per_minute), tokens + (t - last) * per_minute / 60.0)
+
+    def take(self, key_id: str, rpm: int, amount: float = 1.0, kind: str = "requests") -> float:
+        """0 when `amount` may be spent now (it is then spent), else the seconds until it may.
+
+        An amount larger than the whole bucket passes when the bucket is full and leaves it in debt, so
+        a request bigger than a minute's allowance is slow, not impossible."""
         t = time.monotonic()
+        bucket = f"{kind}:{key_id}"
         with self._lock:
-            tokens, last = self._buckets.get(key_id, (float(rpm), t))
-            tokens = min(float(rpm), tokens + (t - last) * rate)
-            if tokens >= 1.0:
-                self._buckets[key_id] = (tokens - 1.0, t)
+            tokens = self._level(bucket, rpm, t)
+            need = min(amount, float(rpm))
+            if tokens >= need:
+                self._buckets[bucket] = (tokens - amount, t)
                 return 0.0
-            self._buckets[key_id] = (tokens, t)
-            return (1.0 - tokens) / rate
+            self._buckets[bucket] = (tokens, t)
+            return (need - tokens) * 60.0 / rpm
+
+    def blocked(self, key_id: str, per_minute: int, kind: str) -> float:
+        """Seconds until the bucket holds one token again (0 = not blocked), without spending any."""
+        t = time.monotonic()
+        bucket = f"{kind}:{key_id}"
+        with self._lock:
+            tokens = self._level(bucket, per_minute, t)
+            return 0.0 if tokens >= 1.0 else (1.0 - tokens) * 60.0 / per_minute
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _check_not_throttled(request: Request, ctx: ServerContext) -> None:
+    wait = ctx.limiter.blocked(_client(request), ctx.options.auth_failures_per_minute, kind="auth-failures")
+    if wait > 0:
+        raise APIError(429, f"too many failed sign-ins from {_client(request)}: "
+                       f"{ctx.options.auth_failures_per_minute} a minute (auth_failures_per_minute); retry in "
+                       f"{wait:.1f} s", code="too_many_failed_sign_ins", headers={"Retry-After": str(math.ceil(wait))})
+
+
+def _failed(request: Request, ctx: ServerContext, error: APIError) -> APIError:
+    """Count a failed sign-in against the client's address, and hand the error back to raise."""
+    ctx.limiter.take(_client(request), ctx.options.auth_failures_per_minute, kind="auth-failures")
+    return error
 
 
 def _bearer(request: Request) -> str:
@@ -114,15 +150,20 @@ def _shown(key: str) -> str:
 
 
 def require_tenant(request: Request, ctx: Annotated[ServerContext, Depends(get_ctx)]) -> Principal:
-    key = _bearer(request)
+    _check_not_throttled(request, ctx)
+    try:
+        key = _bearer(request)
+    except APIError as e:
+        raise _failed(request, ctx, e) from None
     if hmac.compare_digest(key.encode(), ctx.options.admin_key.encode()):
         raise APIError(403, "the admin key cannot call tenant routes; create a tenant key with "
                        "POST /admin/tenants/{id}/keys", code="admin_key_not_allowed")
     row = ctx.keys.lookup(key)
     if row is None:
-        raise APIError(401, f"incorrect API key provided: {_shown(key)}", code="invalid_api_key")
+        raise _failed(request, ctx, APIError(401, f"incorrect API key provided: {_shown(key)}",
+                                             code="invalid_api_key"))
     if row["revoked"] is not None:
-        raise APIError(401, f"API key {row['id']} has been revoked", code="revoked_api_key")
+        raise _failed(request, ctx, APIError(401, f"API key {row['id']} has been revoked", code="revoked_api_key"))
     rpm = int(row["rate_limit_rpm"] or ctx.options.rate_limit_rpm)
     wait = ctx.limiter.take(row["id"], rpm)
     if wait > 0:
@@ -134,21 +175,31 @@ def require_tenant(request: Request, ctx: Annotated[ServerContext, Depends(get_c
 
 
 def require_admin(request: Request, ctx: Annotated[ServerContext, Depends(get_ctx)]) -> None:
-    key = _bearer(request)
+    _check_not_throttled(request, ctx)
+    try:
+        key = _bearer(request)
+    except APIError as e:
+        raise _failed(request, ctx, e) from None
     if not hmac.compare_digest(key.encode(), ctx.options.admin_key.encode()):
         if ctx.keys.lookup(key) is not None:
             raise APIError(403, "admin routes need the admin key (SOVRAG_ADMIN_KEY), not a tenant key",
                            code="admin_only")
-        raise APIError(401, f"incorrect admin key provided: {_shown(key)}", code="invalid_api_key")
+        raise _failed(request, ctx, APIError(401, f"incorrect admin key provided: {_shown(key)}",
+                                             code="invalid_api_key"))
 
 
 def require_metrics(request: Request, ctx: Annotated[ServerContext, Depends(get_ctx)]) -> None:
     """Prometheus scrapes with the metrics key (SOVRAG_SERVE_METRICS_KEY) or the admin key; tenants cannot."""
-    key = _bearer(request)
+    _check_not_throttled(request, ctx)
+    try:
+        key = _bearer(request)
+    except APIError as e:
+        raise _failed(request, ctx, e) from None
     allowed = [k for k in (ctx.options.metrics_key, ctx.options.admin_key) if k]
     if not any(hmac.compare_digest(key.encode(), k.encode()) for k in allowed):
-        raise APIError(401, f"/metrics needs the metrics key (SOVRAG_SERVE_METRICS_KEY) or the admin key, got "
-                       f"{_shown(key)}", code="invalid_api_key")
+        raise _failed(request, ctx, APIError(
+            401, f"/metrics needs the metrics key (SOVRAG_SERVE_METRICS_KEY) or the admin key, got {_shown(key)}",
+            code="invalid_api_key"))
 
 
 Tenant = Annotated[Principal, Depends(require_tenant)]

@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 
 import anyio
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field, StrictInt, StrictStr
+from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr
 
 from sovrag.collection import Collection, open_collection
 from sovrag.config import Settings
@@ -30,6 +30,8 @@ from sovrag.retrieve import search
 from sovrag.serve.auth import Tenant
 from sovrag.serve.context import ServerContext, get_ctx
 from sovrag.serve.errors import APIError
+from sovrag.serve.limits import check_query
+from sovrag.serve.sanitize import neutralize
 from sovrag.store import open_backend
 from sovrag.store.base import check_collection_name
 from sovrag.types import Chunk
@@ -152,12 +154,14 @@ class TenantCollections:
             self.backend.close()
 
 
-def chunk_view(chunk: Chunk) -> dict[str, Any]:
-    """A chunk as clients see it: file name instead of the server path, opaque document id."""
+def chunk_view(chunk: Chunk, raw: bool = False) -> dict[str, Any]:
+    """A chunk as clients see it: file name instead of the server path, opaque document id, and active markup
+    in its text and title neutralised unless `raw` (see sovrag.serve.sanitize)."""
     meta = {k: v for k, v in chunk.metadata.items() if k not in ("version", "chunk_count")}
+    clean = (lambda t: t) if raw else neutralize
     return {"id": chunk.id, "document_id": public_doc_id(chunk.doc_id), "source": Path(chunk.source).name,
-            "title": chunk.title, "page": chunk.page, "headings": list(chunk.headings), "chunk_index": chunk.index,
-            "text": chunk.text, "metadata": meta}
+            "title": clean(chunk.title), "page": chunk.page, "headings": [clean(h) for h in chunk.headings],
+            "chunk_index": chunk.index, "text": clean(chunk.text), "metadata": meta}
 
 
 # ------------------------------------------------------------------ routes
@@ -177,6 +181,8 @@ class SearchIn(BaseModel):
     top_k: StrictInt = Field(default=5, ge=1, le=100)
     mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
     filters: dict[str, FilterValue] | None = None
+    #: Passages and titles as stored, for clients that render text safely (default: active markup neutralised).
+    raw: StrictBool = False
 
 
 @router.post("/collections", status_code=201)
@@ -217,8 +223,9 @@ def delete_collection(name: str, me: Tenant, ctx: Ctx) -> dict[str, Any]:
 async def search_collection(name: str, body: SearchIn, me: Tenant, ctx: Ctx) -> dict[str, Any]:
     def run() -> list[dict[str, Any]]:
         with ctx.collections.use(me.tenant_id, name) as col:
+            check_query(ctx, me, col.embedder, body.query, "query")
             hits = search(col, body.query, top_k=body.top_k, mode=body.mode, filters=body.filters)
-        return [{"rank": h.rank, "score": h.score, **chunk_view(h.chunk)} for h in hits]
+        return [{"rank": h.rank, "score": h.score, **chunk_view(h.chunk, body.raw)} for h in hits]
 
     t0 = time.perf_counter()
     data = await anyio.to_thread.run_sync(run)

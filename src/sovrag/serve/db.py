@@ -55,9 +55,13 @@ CREATE TABLE IF NOT EXISTS files (
     uploaded REAL NOT NULL,
     title TEXT NOT NULL DEFAULT '',
     format TEXT NOT NULL DEFAULT '',
+    error TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (tenant_id, collection, doc_id)
 );
 """
+
+#: Columns added after a table was first released: (table, column, definition). Added in place at startup.
+ADDED_COLUMNS = (("files", "error", "TEXT NOT NULL DEFAULT ''"),)
 
 
 class Database:
@@ -72,6 +76,10 @@ class Database:
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("PRAGMA foreign_keys=ON")
             self._conn.executescript(SCHEMA)
+            for table, column, definition in ADDED_COLUMNS:
+                have = {r[1] for r in self._conn.execute(f"PRAGMA table_info({table})")}
+                if column not in have:
+                    self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:

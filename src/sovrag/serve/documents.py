@@ -24,6 +24,7 @@ from sovrag.serve.collections import public_doc_id
 from sovrag.serve.context import ServerContext, get_ctx
 from sovrag.serve.db import now
 from sovrag.serve.errors import APIError
+from sovrag.serve.sanitize import neutralize
 
 router = APIRouter(prefix="/v1", tags=["documents"])
 Ctx = Annotated[ServerContext, Depends(get_ctx)]
@@ -151,17 +152,25 @@ async def upload_documents(name: str, request: Request, me: Tenant, ctx: Ctx) ->
             "files_total": len(paths), "files": results}
 
 
-def _documents(ctx: ServerContext, tenant_id: int, name: str) -> list[dict[str, Any]]:
+def _documents(ctx: ServerContext, tenant_id: int, name: str, raw: bool = False) -> list[dict[str, Any]]:
+    """The collection's documents: every indexed one, and every upload not indexed (still being ingested, or
+    failed, with the reason), so nothing stored for a tenant is ever invisible to it."""
     with ctx.collections.use(tenant_id, name) as col:
         states = col.store.documents()
     rows = {r["doc_id"]: r for r in ctx.db.all("SELECT * FROM files WHERE tenant_id = ? AND collection = ?",
                                                 (tenant_id, name))}
+    busy = ctx.jobs.active(tenant_id, name)
     out = []
-    for doc_id, st in sorted(states.items()):
-        row = rows.get(doc_id, {})
+    for doc_id in sorted(set(states) | set(rows)):
+        row, st = rows.get(doc_id, {}), states.get(doc_id)
+        status = "indexed" if st is not None else "failed" if row.get("error") else \
+            "processing" if busy else "failed"
+        error = row.get("error") or ("" if status != "failed" else "not indexed (the ingestion job did not finish)")
+        title = row.get("title", "")
         out.append({"object": "document", "id": public_doc_id(doc_id), "name": row.get("name") or Path(doc_id).name,
-                    "title": row.get("title", ""), "format": row.get("format", ""), "bytes": row.get("bytes"),
-                    "chunks": sum(st.versions.values()), "uploaded": row.get("uploaded"), "_doc_id": doc_id})
+                    "title": title if raw else neutralize(title), "format": row.get("format", ""),
+                    "bytes": row.get("bytes"), "chunks": sum(st.versions.values()) if st else 0,
+                    "uploaded": row.get("uploaded"), "status": status, "error": error or None, "_doc_id": doc_id})
     return out
 
 
@@ -177,8 +186,10 @@ def _public(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("/collections/{name}/documents")
-def list_documents(name: str, me: Tenant, ctx: Ctx) -> dict[str, Any]:
-    return {"object": "list", "data": [_public(d) for d in _documents(ctx, me.tenant_id, name)]}
+def list_documents(name: str, me: Tenant, ctx: Ctx, raw: bool = False) -> dict[str, Any]:
+    """Indexed documents and uploads that are still processing or failed (`status`, `error`); titles have
+    active markup neutralised unless `raw=true`."""
+    return {"object": "list", "data": [_public(d) for d in _documents(ctx, me.tenant_id, name, raw)]}
 
 
 @router.get("/collections/{name}/documents/{document_id}")

@@ -126,8 +126,12 @@ class JobRunner:
             self._finish(job_id, "aborted", error=f"the server shut down after {done} of {len(paths)} files; "
                          "upload the rest again")
             return
-        for source in report.added + report.updated:
+        for source in report.added + report.updated + report.unchanged:
             self._describe(tenant_id, name, col, source)
+        for source, why in report.failed:  # the upload stays listed, with why, until the tenant deletes it
+            self.db.run("UPDATE files SET error = ? WHERE tenant_id = ? AND collection = ? AND doc_id = ?",
+                        (scrub_paths(why.replace(str(Path(source).parent) + "/", "")), tenant_id, name,
+                         document_id(source)))
         summary = {**report.summary(), "failures": [
             {"file": Path(src).name, "reason": scrub_paths(why.replace(str(Path(src).parent) + "/", ""))}
             for src, why in report.failed]}
@@ -140,8 +144,8 @@ class JobRunner:
         hits = col.store.search(SearchQuery("", probe), top_k=1, mode="dense", filters={"doc_id": doc_id})
         if hits:
             c = hits[0].chunk
-            self.db.run("UPDATE files SET title = ?, format = ? WHERE tenant_id = ? AND collection = ? AND doc_id = ?",
-                        (c.title, str(c.metadata.get("format", "")), tenant_id, name, doc_id))
+            self.db.run("UPDATE files SET title = ?, format = ?, error = '' WHERE tenant_id = ? AND collection = ? "
+                        "AND doc_id = ?", (c.title, str(c.metadata.get("format", "")), tenant_id, name, doc_id))
 
     def _finish(self, job_id: str, state: str, report: dict[str, Any] | None = None, error: str = "") -> None:
         self.db.run("UPDATE jobs SET state = ?, report = ?, error = ?, finished = ? WHERE id = ?",

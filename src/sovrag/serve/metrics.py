@@ -75,6 +75,35 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False)
 
 
+class ThrottleFilter(logging.Filter):
+    """At most `burst` records of one kind (logger, level, message template) per `window_s`; the next one
+    let through after a quiet spell says how many were dropped. A flood of one error (a descriptor limit hit
+    in a loop, a client retrying a bad request) must not fill the disk or drown every other line."""
+
+    def __init__(self, burst: int = 10, window_s: float = 10.0) -> None:
+        super().__init__()
+        self.burst, self.window_s = burst, window_s
+        self._seen: dict[tuple[str, int, str], list[float]] = {}  # kind -> [window start, count, dropped]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        kind = (record.name, record.levelno, str(record.msg))
+        now = time.monotonic()
+        start, count, dropped = self._seen.get(kind, [now, 0, 0])
+        if now - start >= self.window_s:
+            start, count = now, 0
+        count += 1
+        if count > self.burst:
+            self._seen[kind] = [start, count, dropped + 1]
+            return False
+        if dropped:
+            record.msg = f"{record.msg} [{int(dropped)} similar messages suppressed]"
+            dropped = 0
+        self._seen[kind] = [start, count, dropped]
+        if len(self._seen) > 10_000:  # bounded memory whatever the variety of messages
+            self._seen.clear()
+        return True
+
+
 class RequestMiddleware:
     """Request id (X-Request-ID in and out), body size limits, access log line, metrics."""
 

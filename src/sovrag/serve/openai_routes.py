@@ -30,10 +30,12 @@ from sovrag.config import Settings
 from sovrag.embed import create_embedder
 from sovrag.errors import SovragError
 from sovrag.generate import PROFILES, Generation, GenerationParams, Message
-from sovrag.serve.auth import Tenant
+from sovrag.serve.auth import Principal, Tenant
 from sovrag.serve.collections import public_doc_id
 from sovrag.serve.context import ServerContext, get_ctx
 from sovrag.serve.errors import APIError, error_body, sovrag_error_to_api
+from sovrag.serve.limits import charge_work, check_query, token_count
+from sovrag.serve.sanitize import StreamNeutralizer, neutralize, neutralize_answer
 from sovrag.types import Answer
 
 log = logging.getLogger("sovrag.serve")
@@ -99,6 +101,15 @@ class StreamOptions(BaseModel):
     include_usage: StrictBool = False
 
 
+class SovragChatOptions(BaseModel):
+    """sovrag's own request options, sent as `"sovrag": {...}` (`extra_body` in the openai SDK)."""
+
+    model_config = ConfigDict(extra="forbid")
+    #: Send document text, titles and answers as they are (for clients that render text safely), instead of
+    #: with active markup neutralised (see sovrag.serve.sanitize).
+    raw: StrictBool = False
+
+
 class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="allow")  # OpenAI fields sovrag does not use are accepted and ignored
     model: StrictStr = Field(min_length=1)
@@ -111,6 +122,7 @@ class ChatRequest(BaseModel):
     seed: StrictInt | None = None
     stop: StrictStr | list[StrictStr] | None = None
     n: StrictInt | None = Field(default=None, ge=1, le=1)
+    sovrag: SovragChatOptions | None = None
 
 
 def _params(body: ChatRequest, ctx: ServerContext) -> GenerationParams:
@@ -123,8 +135,9 @@ def _params(body: ChatRequest, ctx: ServerContext) -> GenerationParams:
                             seed=body.seed if body.seed is not None else 42, stop=stop)
 
 
-def public_answer(ans: Answer) -> dict[str, Any]:
-    """Answer.to_dict() with file names and opaque document ids instead of server paths.
+def public_answer(ans: Answer, raw: bool = False) -> dict[str, Any]:
+    """Answer.to_dict() with file names and opaque document ids instead of server paths, and active markup
+    neutralised unless `raw`.
 
     Each source's chunk also carries its whole text and index, so a client can show a citation's evidence
     sentence in the passage it comes from (the source's own `text` is only what the model was shown)."""
@@ -135,7 +148,7 @@ def public_answer(ans: Answer) -> dict[str, Any]:
         ch["doc_id"] = public_doc_id(ch["doc_id"])
         ch["text"] = source.chunk.text
         ch["chunk_index"] = source.chunk.index
-    return d
+    return d if raw else neutralize_answer(d)
 
 
 class _Completion:
@@ -211,7 +224,7 @@ async def chat_completions(body: ChatRequest, me: Tenant, ctx: Ctx) -> dict[str,
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     comp = _Completion(body.model, include_usage)
     if body.model.startswith(RAG_PREFIX):
-        return await _rag(body, params, comp, me.tenant_id, ctx)
+        return await _rag(body, params, comp, me, ctx)
     if body.model not in llm_model_names(ctx.settings):
         raise APIError(404, f"model {body.model!r}: does not exist; see GET /v1/models (collections are "
                        f"'{RAG_PREFIX}<name>')", code="model_not_found", param="model")
@@ -246,8 +259,10 @@ async def chat_completions(body: ChatRequest, me: Tenant, ctx: Ctx) -> dict[str,
     return _sse(events())
 
 
-async def _rag(body: ChatRequest, params: GenerationParams, comp: _Completion, tenant_id: int,
+async def _rag(body: ChatRequest, params: GenerationParams, comp: _Completion, me: Principal,
                ctx: ServerContext) -> dict[str, Any] | StreamingResponse:
+    tenant_id = me.tenant_id
+    raw = bool(body.sovrag and body.sovrag.raw)
     name = body.model[len(RAG_PREFIX):]
     last_user = max((i for i, m in enumerate(body.messages) if m.role == "user"), default=-1)
     question = body.messages[last_user].text() if last_user >= 0 else ""
@@ -270,6 +285,7 @@ async def _rag(body: ChatRequest, params: GenerationParams, comp: _Completion, t
         # so a collection deleted meanwhile does not break an answer already being written.
         try:
             with ctx.collections.use(tenant_id, name) as col:
+                check_query(ctx, me, col.embedder, question, "messages")
                 pipeline = AnswerPipeline(col, llm, opts)
                 return pipeline, pipeline.prepare(question, history)
         except APIError as e:
@@ -289,11 +305,12 @@ async def _rag(body: ChatRequest, params: GenerationParams, comp: _Completion, t
     if not body.stream:
         gen = None if prep.abstain_reason else await ctx.llm.chat(llm, prep.messages, gp)
         ans = await anyio.to_thread.run_sync(pipeline.finish, prep, gen)
-        return comp.body(ans.text, (gen.finish_reason if gen else "") or "stop", usage(gen),
-                         {"sovrag": public_answer(ans)})
+        return comp.body(ans.text if raw else neutralize(ans.text), (gen.finish_reason if gen else "") or "stop",
+                         usage(gen), {"sovrag": public_answer(ans, raw)})
 
     async def events() -> AsyncIterator[str]:
         gen: Generation | None = None
+        safe = StreamNeutralizer(raw)
         try:
             yield comp.chunk({"role": "assistant", "content": ""})
             if not prep.abstain_reason:
@@ -301,13 +318,15 @@ async def _rag(body: ChatRequest, params: GenerationParams, comp: _Completion, t
                     async for item in stream:
                         if isinstance(item, Generation):
                             gen = item
-                        else:
-                            yield comp.chunk({"content": item})
+                        elif piece := safe.feed(item):
+                            yield comp.chunk({"content": piece})
+            if tail := safe.flush():
+                yield comp.chunk({"content": tail})
             ans = await anyio.to_thread.run_sync(pipeline.finish, prep, gen)
             if gen is None:
-                yield comp.chunk({"content": ans.text})
+                yield comp.chunk({"content": ans.text if raw else neutralize(ans.text)})
             yield comp.chunk({}, finish=(gen.finish_reason if gen else "") or "stop",
-                             extra={"sovrag": public_answer(ans)})
+                             extra={"sovrag": public_answer(ans, raw)})
             if include_usage:
                 yield comp.chunk({}, usage=usage(gen), choices=False)
         except Exception as e:
@@ -345,8 +364,19 @@ async def embeddings(body: EmbeddingsRequest, me: Tenant, ctx: Ctx) -> dict[str,
         if body.dimensions is not None and body.dimensions != emb.dim:
             raise APIError(400, f"'dimensions': {body.dimensions} is not supported; {emb.name} gives {emb.dim}",
                            code="invalid_request", param="dimensions")
-        count = getattr(emb, "count_tokens", None)
-        tokens = sum(count(t) for t in texts) if callable(count) else 0
+        per_input = [token_count(emb, t) for t in texts]
+        opts = ctx.options
+        for i, n in enumerate(per_input):
+            if n > opts.embeddings_max_input_tokens:
+                raise APIError(413, f"'input'[{i}]: {n} tokens, over the limit of {opts.embeddings_max_input_tokens} "
+                               "per input (embeddings_max_input_tokens); split the text", code="input_too_large",
+                               param="input")
+        tokens = sum(per_input)
+        if tokens > opts.embeddings_max_request_tokens:
+            raise APIError(413, f"'input': {tokens} tokens in all, over the limit of "
+                           f"{opts.embeddings_max_request_tokens} per request (embeddings_max_request_tokens); send "
+                           "fewer inputs per request", code="input_too_large", param="input")
+        charge_work(ctx, me, tokens)
         return emb.embed(texts), tokens  # type: ignore[arg-type]
 
     vectors, tokens = await anyio.to_thread.run_sync(run)

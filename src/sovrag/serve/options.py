@@ -32,6 +32,21 @@ class ServerOptions:
     default_max_tokens: int = 256
     max_tokens_limit: int = 2048
     embeddings_max_inputs: int = 256
+    #: Tokens per input and per request of /v1/embeddings, and per search query; over them is a 413 naming
+    #: the limit (one CJK or punctuation character is one token: a 4 MB body could cost half an hour of CPU).
+    embeddings_max_input_tokens: int = 8192
+    embeddings_max_request_tokens: int = 65536
+    search_max_query_tokens: int = 512
+    #: Work per key and minute, in embedder tokens (embeddings, search and chat questions), on top of
+    #: rate_limit_rpm: requests are not all the same size.
+    rate_limit_tpm: int = 500_000
+    #: Failed sign-ins (wrong, revoked or malformed keys) per client address and minute before 429s.
+    auth_failures_per_minute: int = 30
+    #: Slow clients: seconds to send complete request headers, seconds a request body may stall, and open
+    #: connections at most (0 = automatic: below the process's file-descriptor limit).
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    max_connections: int = 0
     #: Seconds a shutdown waits for the running ingestion job before aborting it.
     shutdown_grace_s: float = 30.0
     #: Threads for synchronous routes (search, embeddings, uploads); the LLM waits without holding one.
@@ -70,9 +85,13 @@ class ServerOptions:
             )
         for name in ("max_upload_file_mb", "max_upload_request_mb", "max_upload_files", "rate_limit_rpm",
                      "llm_queue_max", "default_max_tokens", "max_json_mb", "max_tokens_limit",
-                     "embeddings_max_inputs", "threadpool"):
+                     "embeddings_max_inputs", "threadpool", "embeddings_max_input_tokens",
+                     "embeddings_max_request_tokens", "search_max_query_tokens", "rate_limit_tpm",
+                     "auth_failures_per_minute", "header_timeout_s", "body_timeout_s"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"setting {name}={getattr(self, name)}: must be positive")
+        if self.max_connections < 0:
+            raise ConfigError(f"setting max_connections={self.max_connections}: must be 0 (automatic) or positive")
         if self.shutdown_grace_s < 0:
             raise ConfigError(f"setting shutdown_grace_s={self.shutdown_grace_s}: must not be negative")
         if self.default_max_tokens > self.max_tokens_limit:  # else every chat without max_tokens is refused

@@ -208,7 +208,7 @@ async function ask(question) {
   try {
     const res = await request('/v1/chat/completions', {
       method: 'POST', timeout: HEADERS_TIMEOUT_MS, signal: controller.signal, accept: 'text/event-stream',
-      json: { model: `rag:${col}`, stream: true, messages: [...prior, userTurn] },
+      json: { model: `rag:${col}`, stream: true, messages: [...prior, userTurn], sovrag: { raw: true } },
     });
     let finished = false;
     let streamError = null;

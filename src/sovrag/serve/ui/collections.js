@@ -43,10 +43,14 @@ export async function loadDocuments() {
   const body = $('#document-table tbody');
   $('#documents-error').textContent = '';
   try {
-    const docs = (await api(`/v1/collections/${encodeURIComponent(name)}/documents`)).data;
+    const docs = (await api(`/v1/collections/${encodeURIComponent(name)}/documents?raw=true`)).data;
     if (app.state.current !== name) return; // the user picked another collection meanwhile
     body.replaceChildren(...docs.map((d) => h('tr', {},
-      h('th', { scope: 'row' }, d.name), h('td', {}, d.title || ''), h('td', {}, d.format || ''),
+      h('th', { scope: 'row' }, d.name),
+      h('td', {}, d.status === 'indexed' ? (d.title || '')
+        : h('span', { class: d.status === 'failed' ? 'error' : 'hint' },
+          d.status === 'failed' ? `Not indexed: ${d.error || 'ingestion failed'}` : 'Processing…')),
+      h('td', {}, d.format || ''),
       h('td', {}, String(d.chunks)), h('td', {}, fmtBytes(d.bytes)),
       h('td', {}, h('button', {
         type: 'button', class: 'danger small', 'aria-label': `Delete document ${d.name}`,
