@@ -5,8 +5,9 @@ slowloris attack): each such connection holds a file descriptor forever, and onc
 descriptors, accept() fails for everyone, /healthz included, and the event loop logs the failure in a tight
 loop. This protocol (uvicorn's h11 one, subclassed) closes a connection that has not sent complete headers
 within `header_timeout_s` of its first byte (or of connecting), or that stalls for `body_timeout_s` while
-sending a body; and it refuses connections beyond `max_connections`, which `connection_limits` keeps below the
-process's descriptor limit (with the listen backlog). Production deployments still belong behind a reverse proxy (docs in README).
+sending a body; and it refuses connections beyond `max_connections`, which `connection_limits` keeps, with
+the listen backlog, below the process's descriptor limit. Production deployments still belong behind a
+reverse proxy (see the README).
 """
 
 from __future__ import annotations
