@@ -178,3 +178,36 @@ def test_gitignore_style_globs(settings: Settings, tmp_path: Path) -> None:
     (tmp_path / "a" / "notes.txt").write_text("The office plants are watered on Fridays.")
     report = _run(settings, [tmp_path], include=["**/*.md"], exclude=["a/b/**"])
     assert [Path(s).name for s in report.added] == ["top.md"]
+
+
+@pytest.mark.slow
+@pytest.mark.model
+def test_a_hostile_folder_of_a_thousand_bad_files_names_each_and_indexes_every_good_one(settings: Settings,
+                                                                                        tmp_path: Path) -> None:
+    import json
+    import sys
+
+    from tests import hostile_corpus
+
+    corpus = hostile_corpus.build(tmp_path / "hostile", copies=60, good=40)
+    assert len(corpus.bad) >= 1000
+    env = {**os.environ, "SOVRAG_DATA_DIR": str(settings.data_dir),
+           "SOVRAG_MAX_FILE_MB": str(hostile_corpus.MAX_FILE_MB)}
+    code, out, err, peak, seconds = hostile_corpus.run_measured(
+        [str(Path(sys.executable).parent / "sovrag"), "ingest", str(corpus.root), "-c", "kb", "--json"], env, 900)
+    assert code == 3, err[-2000:]  # some files failed, the run completed
+    report = json.loads(out)
+    named = {r["source"] for r in report["failures"] + report["skipped_files"]}
+    missing = [str(p) for p in corpus.bad if str(p) not in named]
+    assert not missing, f"{len(missing)} bad files not named, e.g. {missing[:5]}"
+    assert report["added"] == len(corpus.good)
+    assert peak < 1 << 30, f"peak memory {peak / 2**20:.0f} MB"
+    with open_collection(settings, "kb") as col:
+        assert set(col.store.documents()) == {str(p) for p in corpus.good}
+        from sovrag.retrieve import search
+
+        for path, fact in list(corpus.good.items())[:5]:
+            hits = search(col, fact, top_k=1)
+            assert hits and hits[0].chunk.source == str(path)
+        leaked = search(col, "vault combination 31-41-59", top_k=5, mode="bm25")
+        assert all("31-41-59" not in h.chunk.text for h in leaked)  # the link's target never got in

@@ -78,6 +78,19 @@ def parse_openai_spec(spec: str, what: str) -> tuple[str, str]:
     return f"{http}://{u.netloc}{u.path}", model
 
 
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
+
+
+def _bool(v: Any) -> bool:
+    """A bool from TOML (true/false) or an environment variable (1/0, true/false, yes/no, on/off)."""
+    if isinstance(v, bool):
+        return v
+    text = str(v).strip().lower()
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    raise ValueError(f"{v!r} is not a yes/no value")
+
+
 def _coerce(s: Settings) -> Settings:
     values: dict[str, Any] = {}
     for f in fields(Settings):
@@ -89,6 +102,8 @@ def _coerce(s: Settings) -> Settings:
                 v = int(v)
             elif f.type in ("float",):
                 v = float(v)
+            elif f.type in ("bool",):
+                v = _bool(v)
             else:
                 v = str(v)
         except (TypeError, ValueError) as e:
@@ -103,8 +118,9 @@ def _coerce(s: Settings) -> Settings:
         raise ConfigError(
             f"setting chunk_overlap={out.chunk_overlap}: must be >= 0 and below chunk_tokens"
         )
-    if out.max_file_mb <= 0:
-        raise ConfigError(f"setting max_file_mb={out.max_file_mb}: must be positive")
+    for name in ("max_file_mb", "max_unpacked_mb", "parse_memory_mb", "parse_timeout_s"):
+        if getattr(out, name) <= 0:
+            raise ConfigError(f"setting {name}={getattr(out, name)}: must be positive")
     return out
 
 

@@ -51,7 +51,7 @@ def read_bytes(path: Path, max_bytes: int) -> bytes:
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise LoadError(src, f"not a regular file ({kind(st.st_mode)}); skipped")
+            raise LoadError(src, f"not a regular file ({kind(st.st_mode)})")
         if st.st_size > max_bytes:
             raise LoadError(src, f"file is {st.st_size / _MB:.1f} MB, over the {max_bytes / _MB:.1f} MB limit "
                             "(max_file_mb)")

@@ -51,7 +51,7 @@ def walk(root: Path, extensions: frozenset[str], include: Sequence[str] = (), ex
         if stat.S_ISREG(root_st.st_mode):
             out.files.append(root)
         else:
-            out.errors.append((display(root), f"not a regular file ({kind(root_st.st_mode)}); skipped"))
+            out.errors.append((display(root), f"not a regular file ({kind(root_st.st_mode)})"))
         return out
 
     inc, exc = globs(include), globs(exclude)
@@ -97,7 +97,7 @@ def _consider(path: Path, real_root: str, follow_outside: bool, first_path: dict
         out.errors.append((src, _os_reason(e)))
         return
     if not stat.S_ISREG(st.st_mode):
-        out.errors.append((src, f"not a regular file ({kind(st.st_mode)}); skipped"))
+        out.errors.append((src, f"not a regular file ({kind(st.st_mode)})"))
         return
     if os.path.islink(path):
         target = os.path.realpath(path)
