@@ -70,3 +70,16 @@ def test_serve_table_gives_server_options_under_env(tmp_path: Path, monkeypatch)
     f.write_text('[serve]\nrate_limit_rpm = "fast"\n')
     with pytest.raises(ConfigError, match="rate_limit_rpm = 'fast': expected int"):
         ServerOptions.from_env(f)
+
+
+@pytest.mark.parametrize("value,expected", [("true", True), ("1", True), ("yes", True), ("false", False),
+                                            ("0", False), ("off", False)])
+def test_boolean_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch, value: str, expected: bool) -> None:
+    monkeypatch.setenv("SOVRAG_FOLLOW_SYMLINKS_OUTSIDE", value)
+    assert load_settings(None).follow_symlinks_outside is expected
+
+
+def test_a_boolean_setting_that_is_not_yes_or_no_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOVRAG_FOLLOW_SYMLINKS_OUTSIDE", "maybe")
+    with pytest.raises(ConfigError, match="follow_symlinks_outside"):
+        load_settings(None)

@@ -1,4 +1,4 @@
-"""Sovereignty, tested for real: ingest, search, ask and serve inside a network namespace with only loopback.
+"""Sovereignty, tested for real: ingest, search, ask, eval and serve inside a network namespace with only loopback.
 
 Every DNS lookup and every connect/sendto to a non-loopback address made by any sovrag process (or a
 library in it, native code included) is recorded by `tests/netjail.py` and fails the test. onnxruntime's
@@ -121,6 +121,7 @@ def test_ingest_search_ask_and_serve_reach_nothing_but_loopback(jail_ok: None, t
         {BIN}/sovrag ingest examples/docs -c ex
         {BIN}/sovrag search "vacation days" -c ex --top-k 2
         {BIN}/sovrag ask "How many vacation days do new employees get?" -c ex
+        {BIN}/sovrag eval examples/eval.jsonl -c ex --judge none --limit 2 --max-tokens 32 --out {tmp_path / "eval"}
         SOVRAG_ADMIN_KEY={admin} {BIN}/sovrag serve --port 18731 --log-level warning &
         server=$!
         {sys.executable} {tmp_path / "drive.py"} http://127.0.0.1:18731 {admin}

@@ -179,3 +179,19 @@ def test_options_refuse_a_default_max_tokens_over_the_limit() -> None:
     with pytest.raises(ConfigError, match="threadpool"):
         ServerOptions(admin_key="k" * 20, threadpool=0).check()
     ServerOptions(admin_key="k" * 20, default_max_tokens=2048).check()
+
+
+def test_repeated_log_lines_are_throttled_and_the_drop_is_counted() -> None:
+    import logging
+
+    from sovrag.serve.metrics import ThrottleFilter
+
+    f = ThrottleFilter(burst=3, window_s=0.2)
+    rec = lambda: logging.LogRecord("asyncio", logging.ERROR, __file__, 1, "accept failed: %s", ("EMFILE",), None)  # noqa: E731
+    passed = [f.filter(rec()) for _ in range(1000)]
+    assert sum(passed) == 3
+    time.sleep(0.25)
+    r = rec()
+    assert f.filter(r) and "[997 similar messages suppressed]" in r.getMessage()
+    other = logging.LogRecord("sovrag", logging.INFO, __file__, 1, "another message", (), None)
+    assert f.filter(other)
