@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sovrag.bench.machine import machine_info  # noqa: E402
+from sovrag.machine import machine_info  # noqa: E402
 from tests import hostile_corpus  # noqa: E402
 from tests.conftest import MODELS_DIR  # noqa: E402
 from tests.ingest_fixtures import count_tokens_factory  # noqa: E402

@@ -9,23 +9,23 @@ import pytest
 
 from sovrag.answer import AnswerOptions, AnswerPipeline
 from sovrag.answer.contradict import find_contradictions
-from sovrag.answer.verify import SourceSentences, verify
+from sovrag.answer.verify import verify
 from sovrag.collection import open_collection
 from sovrag.config import Settings
 from sovrag.errors import SovragError
 from sovrag.generate import create_llm
 from sovrag.ingest.sync import ingest
 from sovrag.text import split_sentences
-from sovrag.types import Answer, Chunk, Source
+from sovrag.types import Answer, Chunk, Evidence, Source
 
 from .conftest import MODELS_DIR
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "docs"
 
 
-def _src(embedder, number: int, text: str) -> SourceSentences:
+def _src(embedder, number: int, text: str) -> Evidence:
     sents = split_sentences(text)
-    return SourceSentences(number, sents, embedder.embed(sents), text)
+    return Evidence(number, sents, embedder.embed(sents), text)
 
 
 def test_verification_ignores_wrong_brackets_and_finds_real_support(embedder):
@@ -153,8 +153,27 @@ def test_bad_questions(pipeline):
 
 
 def test_retrieval_vectors_are_unit_length(pipeline):
-    prep = pipeline.prepare("What is the warranty of the NW-7?")
-    assert prep.pool is not None and np.allclose(np.linalg.norm(prep.pool.vectors, axis=1), 1, atol=1e-4)
+    ctx = pipeline.retrieve("What is the warranty of the NW-7?")
+    assert ctx.evidence and all(np.allclose(np.linalg.norm(e.vectors, axis=1), 1, atol=1e-4) for e in ctx.evidence)
+    assert np.isclose(np.linalg.norm(ctx.question_vector), 1, atol=1e-4)
+
+
+def test_the_question_is_embedded_once_per_answer(pipeline):
+    """Retrieval embeds the question and the retrieved sentences; nothing downstream embeds the question again."""
+    seen: list[str] = []
+    real = pipeline.col.embedder.embed
+
+    def spy(texts):
+        seen.extend(texts)
+        return real(texts)
+
+    pipeline.col.embedder.embed = spy
+    try:
+        q = "What is the warranty of the NW-7?"
+        pipeline.retrieve(q)
+    finally:
+        del pipeline.col.embedder.embed
+    assert seen.count(q) == 1, seen[:5]
 
 
 @pytest.mark.model
@@ -186,7 +205,7 @@ def test_compression_keeps_the_best_chunk_whole_and_trims_the_rest(embedder):
     ]
     hits = [ScoredChunk(Chunk(f"c{i}", f"d{i}", t, f"/d{i}", "", 0), 1.0, i + 1) for i, t in enumerate(texts)]
     q = "When did Etna's lava reach Catania?"
-    pool = build_pool(embedder, q, hits)
+    pool = build_pool(embedder, embedder.embed([q])[0], hits)
     count = lambda s: len(s.split())  # noqa: E731
     comp = compress(pool, q, 3, budget_tokens=40, count_tokens=count, keep_whole=1)
     assert comp.kept[0] == [0, 1, 2, 3]  # the best-ranked chunk, whole

@@ -13,12 +13,13 @@ import pytest
 from typer.testing import CliRunner
 
 from sovrag.bench.report import save_bench
-from sovrag.bench.run import BenchOptions, SerialLLM, percentiles, run_bench, token_rates
+from sovrag.bench.run import BenchOptions, percentiles, run_bench, token_rates
 from sovrag.bench.sample import question_from_chunk, questions_from_collection, read_questions, sample_chunks
 from sovrag.cli import app
 from sovrag.collection import open_collection
 from sovrag.errors import BenchError
 from sovrag.generate import Generation, GenerationParams, Message, StreamEvent
+from sovrag.generate.shared import SharedLLM
 from sovrag.ingest.sync import ingest
 from sovrag.reports import list_runs
 
@@ -121,9 +122,9 @@ def test_percentiles_and_token_rates():
     assert r["prefill_tokens_per_s"] == 300.0 and r["decode_tokens_per_s"] == pytest.approx(16.33)
 
 
-def test_serial_llm_generates_one_at_a_time():
+def test_shared_llm_generates_one_at_a_time():
     inner = ScriptedLLM()
-    llm = SerialLLM(inner)
+    llm = SharedLLM(inner)
     threads = [threading.Thread(target=lambda: list(llm.stream([Message("user", "hi")]))) for _ in range(4)]
     for t in threads:
         t.start()

@@ -14,13 +14,14 @@ import pytest
 from sovrag.errors import CollectionError, ConfigError, ModelError, StoreError
 from sovrag.generate import Generation, GenerationParams, Message
 from sovrag.generate.base import StreamEvent
+from sovrag.generate.shared import LLMBusy, SharedLLM
 from sovrag.serve.auth import KeyStore
 from sovrag.serve.db import Database
 from sovrag.serve.documents import safe_name
 from sovrag.serve.errors import APIError, sovrag_error_to_api
-from sovrag.serve.llm import LLMGate
 from sovrag.serve.openai_routes import _sse
 from sovrag.serve.options import ServerOptions
+from sovrag.serve.threads import iterate_in_thread
 
 
 class FakeLLM:
@@ -65,18 +66,38 @@ class FakeLLM:
 
 def test_a_closed_stream_frees_the_model_before_the_next_request_gets_it() -> None:
     llm = FakeLLM()
+    shared = SharedLLM(llm, queue_max=4)  # type: ignore[arg-type]
     msgs, params = [Message("user", "count")], GenerationParams(max_tokens=100)
 
     async def main() -> None:
-        gate = LLMGate(None, llm, queue_max=4)  # type: ignore[arg-type]
-        stream = gate.stream(llm, msgs, params)  # type: ignore[arg-type]
-        assert await stream.__anext__() == "t0 "
+        stream = iterate_in_thread(lambda: shared.stream(msgs, params))
+        first = await stream.__anext__()
+        assert first.delta == "t0 "
         await stream.aclose()  # what the route's aclosing() does when its client has gone
-        await gate.chat(llm, msgs, params)  # type: ignore[arg-type]
-        assert gate.waiting == 0
+        await asyncio.to_thread(shared.chat, msgs, params)
+        assert shared.waiting == 0
 
     asyncio.run(main())
     assert llm.most == 1, "a generation started while the closed stream's generation was still running"
+
+
+def test_the_shared_llm_refuses_callers_past_its_queue() -> None:
+    llm = FakeLLM()
+    shared = SharedLLM(llm, queue_max=1)  # type: ignore[arg-type]
+    msgs = [Message("user", "count")]
+    busy = shared.stream(msgs, GenerationParams(max_tokens=100))
+    next(busy)  # holds the model
+    waiter = threading.Thread(target=lambda: shared.chat(msgs))
+    waiter.start()
+    for _ in range(100):
+        if shared.waiting == 1:
+            break
+        time.sleep(0.01)
+    with pytest.raises(LLMBusy, match="queue is full"):
+        shared.chat(msgs)
+    busy.close()
+    waiter.join(10)
+    assert shared.waiting == 0 and llm.most == 1
 
 
 def test_sse_response_closes_its_generator_when_the_client_goes_away_mid_send() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Section:
@@ -92,6 +94,35 @@ class Source:
 
 
 @dataclass(frozen=True)
+class Evidence:
+    """One source's sentences as the model saw them, with their embeddings: what each claim of the answer is
+    checked against (citation verification, contradiction detection)."""
+
+    number: int  # Source.number
+    sentences: list[str]
+    vectors: np.ndarray  # one unit-length row per sentence
+    text: str  # the source's text as shown to the model
+
+
+@dataclass
+class Context:
+    """Retrieval's hand-off to answering: everything about the question that generation and verification use.
+
+    The question is embedded once, here; nothing downstream re-embeds it or reaches into retrieval's arrays.
+    """
+
+    question: str
+    query: str  # what was searched: the question, or it joined with the earlier question for a follow-up
+    question_vector: np.ndarray
+    hits: list[ScoredChunk]  # the retrieved chunks, best first, at most max_chunks_per_doc per document
+    sources: list[Source]  # the numbered passages the model is shown (compressed), in hit order
+    evidence: list[Evidence]  # one per source, same order
+    relevance: float  # best question-sentence similarity over the retrieved chunks (0 when none)
+    coverage: float  # best share of the question's content terms found in one retrieved chunk
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Citation:
     source: int  # Source.number
     support: float  # 0..1: how well the source's best sentence backs the claim
@@ -133,7 +164,11 @@ class Answer:
     model: str = ""
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    finish_reason: str = ""  # the model's: "stop", or "length" when max_tokens cut it short; "" if not generated
+    #: retrieve_s, compress_s, first_token_s (from the start), generate_s, verify_s, total_s
     timings: dict[str, float] = field(default_factory=dict)
+    #: the engine's own timings of the generation (llama.cpp: prompt_n, prompt_ms, predicted_n, predicted_ms)
+    engine: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict

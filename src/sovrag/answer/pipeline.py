@@ -1,4 +1,4 @@
-"""The answer pipeline: retrieve -> compress -> prompt -> generate -> verify citations -> Answer.
+"""The answer pipeline: retrieve (a Context) -> prompt -> generate -> verify citations -> Answer.
 
 Abstains instead of inventing: before generating when no retrieved passage is relevant enough, and after
 generating when the model says the documents do not answer, or when no sentence of its answer is backed
@@ -9,22 +9,19 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-
-import numpy as np
 
 from sovrag.answer.contradict import find_contradictions
 from sovrag.answer.followup import Turn, context_turns, retrieval_query
-from sovrag.answer.prompt import ABSTAIN_TEXT, build_messages
-from sovrag.answer.verify import SourceSentences, verify
+from sovrag.answer.prompt import ABSTAIN_TEXT, STYLES, build_messages
+from sovrag.answer.verify import verify
 from sovrag.collection import Collection
 from sovrag.errors import SovragError
 from sovrag.generate import LLM, Generation, GenerationParams, Message
-from sovrag.retrieve import search
-from sovrag.retrieve.compress import SentencePool, build_pool, compress, lexical_overlap
+from sovrag.retrieve.context import retrieve_context
 from sovrag.store import Filters, SearchMode
-from sovrag.types import Answer, AnswerSentence, ScoredChunk, Source
+from sovrag.types import Answer, AnswerSentence, Context, Source
 
 _ABSTAIN_PATTERNS = re.compile(
     r"do(?:es)? not (?:answer|contain|mention|provide|say|specify)|don't (?:know|have)|cannot (?:answer|find)|"
@@ -61,21 +58,36 @@ class AnswerOptions:
 
 @dataclass
 class Prepared:
-    question: str
-    hits: list[ScoredChunk]
-    pool: SentencePool | None
-    sources: list[Source]
-    source_sentences: list[SourceSentences]
+    """The prompt for one question, from its Context, and whether to abstain before generating."""
+
+    context: Context
     messages: list[Message]
     abstain_reason: str = ""
-    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def question(self) -> str:
+        return self.context.question
+
+    @property
+    def sources(self) -> list[Source]:
+        return self.context.sources
 
 
 class AnswerPipeline:
+    """The question journey: retrieve -> Context -> prompt -> generate -> verify -> Answer.
+
+    `stream()` is the one loop every caller uses: the CLI prints its deltas, `sovrag serve` relays them (with a
+    `SharedLLM` as the model, which queues generations), `sovrag bench` reads the timings the Answer carries,
+    `answer()` keeps only the last item. Retrieval is the only step that reads the collection's store; given
+    a Context already retrieved (`context=`), the rest needs the collection's embedder alone.
+    """
+
     def __init__(self, collection: Collection, llm: LLM, options: AnswerOptions | None = None) -> None:
         self.col = collection
         self.llm = llm
         self.opt = options or AnswerOptions()
+        if self.opt.prompt_style not in (*STYLES, "auto"):
+            raise SovragError(f"prompt style {self.opt.prompt_style!r}: expected auto or one of {', '.join(STYLES)}")
 
     # ------------------------------------------------------------------ stages
     def style(self) -> str:
@@ -89,94 +101,68 @@ class AnswerPipeline:
         room = self.llm.context_tokens - self.opt.max_tokens - 400  # instructions, question, template
         return max(150, min(room, 250 if self.opt.compress else room))
 
-    def prepare(self, question: str, history: Sequence[Turn] = ()) -> Prepared:
-        """Retrieve and compress for `question`; `history` (earlier turns) only shapes a follow-up's search."""
+    def retrieve(self, question: str, history: Sequence[Turn] = ()) -> Context:
+        """The Context for `question`; `history` (earlier turns) only shapes a follow-up's search."""
         question = (question or "").strip()
         if not question:
             raise SovragError("question: empty; ask something")
-        t0 = time.perf_counter()
         q_tokens = self.llm.count_tokens(question)
         if q_tokens + self.opt.max_tokens + 400 > self.llm.context_tokens:
             raise SovragError(
                 f"question: {q_tokens} tokens, too long for the model's context of {self.llm.context_tokens} "
                 "tokens; shorten it or use a model with a longer context (llm_context)"
             )
-        query = retrieval_query(question, history)
-        hits = search(self.col, query, top_k=self.opt.top_k * 2, mode=self.opt.mode, filters=self.opt.filters)
-        hits = _diverse(hits, self.opt.top_k, self.opt.max_chunks_per_doc)
-        t1 = time.perf_counter()
-        timings = {"retrieve_s": t1 - t0}
-        if not hits:
-            return Prepared(question, [], None, [], [], [], "the collection has no passage matching the question",
-                            timings)
-        # Sentences are scored against the question itself: a follow-up's search brings the earlier topic's
-        # passages, but what the model should see is what the new question asks of them.
-        pool = build_pool(self.col.embedder, question, hits)
-        relevance = pool.relevance()
-        if query != question:
-            relevance = np.maximum(relevance, pool.vectors @ self.col.embedder.embed([query])[0])
-        best_by_hit = [float(relevance[[i for i, o in enumerate(pool.owner) if o == h]].max())
-                       if h in pool.owner else 0.0 for h in range(len(hits))]
-        count = self.llm.count_tokens
-        if self.opt.compress:
-            comp = compress(pool, question, len(hits), self.budget(), count, relative_floor=self.opt.compress_floor,
-                            keep_whole=self.opt.compress_keep_whole)
-            kept = comp.kept
-        else:
-            kept = _fit_whole_chunks(pool, len(hits), self.budget(), count)
-        sources: list[Source] = []
-        src_sents: list[SourceSentences] = []
-        for h, idx in enumerate(kept):
-            if not idx:
-                continue
-            n = len(sources) + 1
-            text = _join(pool, idx)
-            sources.append(Source(n, hits[h].chunk, text, round(best_by_hit[h], 4)))
-            src_sents.append(SourceSentences(n, [pool.sentences[i] for i in idx], pool.vectors[idx], text))
-        timings["compress_s"] = time.perf_counter() - t1
-        best = max(best_by_hit, default=0.0)
-        coverage = max((max(lexical_overlap(question, h.chunk.text), lexical_overlap(query, h.chunk.text))
-                        for h in hits), default=0.0)
-        reason = ""
-        if best < self.opt.min_relevance:
-            reason = (f"no retrieved passage is relevant enough (best similarity {best:.2f} < "
-                      f"{self.opt.min_relevance:.2f})")
-        elif coverage < self.opt.min_coverage:
-            reason = (f"no retrieved passage covers the question (at most {coverage:.0%} of its terms, "
-                      f"needs {self.opt.min_coverage:.0%})")
-        return Prepared(question, hits, pool, sources, src_sents, build_messages(question, sources, self.style(),
-                                                                                  context_turns(history)),
-                        reason, timings)
+        o = self.opt
+        return retrieve_context(
+            self.col, question, retrieval_query(question, history), top_k=o.top_k, mode=o.mode, filters=o.filters,
+            max_chunks_per_doc=o.max_chunks_per_doc, budget_tokens=self.budget(), count_tokens=self.llm.count_tokens,
+            compress_sentences=o.compress, compress_floor=o.compress_floor, keep_whole=o.compress_keep_whole,
+        )
 
-    def finish(self, prep: Prepared, gen: Generation | None) -> Answer:
+    def prepare(self, question: str, history: Sequence[Turn] = (), context: Context | None = None) -> Prepared:
+        """The prompt for `question` and the decision whether to abstain before generating."""
+        ctx = context if context is not None else self.retrieve(question, history)
+        reason = ""
+        if not ctx.hits:
+            reason = "the collection has no passage matching the question"
+        elif ctx.relevance < self.opt.min_relevance:
+            reason = (f"no retrieved passage is relevant enough (best similarity {ctx.relevance:.2f} < "
+                      f"{self.opt.min_relevance:.2f})")
+        elif ctx.coverage < self.opt.min_coverage:
+            reason = (f"no retrieved passage covers the question (at most {ctx.coverage:.0%} of its terms, "
+                      f"needs {self.opt.min_coverage:.0%})")
+        messages = build_messages(ctx.question, ctx.sources, self.style(), context_turns(history)) if ctx.hits else []
+        return Prepared(ctx, messages, reason)
+
+    def finish(self, prep: Prepared, gen: Generation | None, timings: dict[str, float] | None = None) -> Answer:
+        """Verify the generation against the sources (or abstain) into the Answer."""
         t0 = time.perf_counter()
-        timings = dict(prep.timings)
+        ctx = prep.context
+        timings = {**ctx.timings, **(timings or {})}
         draft = gen.text.strip() if gen else ""
-        answer = Answer(prep.question, "", [], prep.sources, abstained=False, draft=draft, model=self.llm.name,
+        answer = Answer(ctx.question, "", [], ctx.sources, abstained=False, draft=draft, model=self.llm.name,
                         prompt_tokens=gen.prompt_tokens if gen else 0,
-                        completion_tokens=gen.completion_tokens if gen else 0)
+                        completion_tokens=gen.completion_tokens if gen else 0,
+                        finish_reason=(gen.finish_reason or "") if gen else "", engine=dict(gen.timings) if gen else {})
         if gen is not None:
-            timings["generate_s"] = gen.seconds
-        closest = sorted(prep.sources, key=lambda s: -s.relevance)[:3]
+            timings.setdefault("generate_s", gen.seconds)
+        closest = sorted(ctx.sources, key=lambda s: -s.relevance)[:3]
         if prep.abstain_reason:
             return self._abstain(answer, prep.abstain_reason, closest, timings)
         if not draft or ABSTAIN_TEXT.lower().rstrip(".") in draft.lower() or (
             _ABSTAIN_PATTERNS.search(draft) and len(draft) < 200
         ):
             return self._abstain(answer, "the model found no answer in the sources", closest, timings)
-        answer.sentences = verify(draft, prep.source_sentences, self.col.embedder)
+        answer.sentences = verify(draft, ctx.evidence, self.col.embedder)
         claims = [s for s in answer.sentences if s.citations or not s.supported]
         if not any(s.supported and s.citations for s in claims):
             answer.abstain_reason = "no sentence of the model's answer is supported by the sources"
             return self._abstain(answer, answer.abstain_reason, closest, timings)
         answer.text = " ".join(_render(s) for s in answer.sentences)
-        if prep.pool is not None:
-            answer.contradictions = find_contradictions(
-                prep.sources,
-                {s.number: s.sentences for s in prep.source_sentences},
-                {s.number: s.vectors for s in prep.source_sentences},
-                prep.pool.question_vector,
-            )
+        answer.contradictions = find_contradictions(
+            ctx.sources, {e.number: e.sentences for e in ctx.evidence}, {e.number: e.vectors for e in ctx.evidence},
+            ctx.question_vector,
+        )
         for c in answer.contradictions:
             answer.text += (f" Note: the sources disagree: [{c.source_a}] says {', '.join(c.values_a)}, "
                             f"[{c.source_b}] says {', '.join(c.values_b)}.")
@@ -193,75 +179,48 @@ class AnswerPipeline:
         answer.timings = {k: round(v, 4) for k, v in timings.items()}
         return answer
 
-    # ------------------------------------------------------------------ entry points
+    # ------------------------------------------------------------------ the journey
     def params(self) -> GenerationParams:
         p = self.opt.params
         return GenerationParams(max_tokens=self.opt.max_tokens, temperature=p.temperature, seed=p.seed, stop=p.stop,
                                 extra=p.extra)
 
-    def answer(self, question: str, history: Sequence[Turn] = ()) -> Answer:
-        t0 = time.perf_counter()
-        prep = self.prepare(question, history)
-        gen = None if prep.abstain_reason else self.llm.chat(prep.messages, self.params())
-        ans = self.finish(prep, gen)
-        ans.timings["total_s"] = round(time.perf_counter() - t0, 4)
-        return ans
+    def stream(self, question: str, history: Sequence[Turn] = (),
+               context: Context | None = None) -> Iterator[str | Answer]:
+        """Text deltas as the model writes them, then the verified Answer as the last item.
 
-    def stream(self, question: str, history: Sequence[Turn] = ()) -> Iterator[str | Answer]:
-        """Text deltas as the model writes them, then the verified Answer as the last item."""
+        Answer.timings: retrieve_s and compress_s (when retrieved here), first_token_s (from the start of this
+        call), generate_s, verify_s, total_s."""
         t0 = time.perf_counter()
-        prep = self.prepare(question, history)
+        prep = self.prepare(question, history, context)
+        timings: dict[str, float] = {}
         gen = None
         if not prep.abstain_reason:
-            for ev in self.llm.stream(prep.messages, self.params()):
-                if ev.done is not None:
-                    gen = ev.done
-                elif ev.delta:
-                    yield ev.delta
-        ans = self.finish(prep, gen)
+            t_gen = time.perf_counter()
+            events = self.llm.stream(prep.messages, self.params())
+            try:
+                for ev in events:
+                    if ev.done is not None:
+                        gen = ev.done
+                    elif ev.delta:
+                        timings.setdefault("first_token_s", time.perf_counter() - t0)
+                        yield ev.delta
+            finally:
+                close = getattr(events, "close", None)
+                if close is not None:  # a consumer that stopped early stops the model at once
+                    close()
+            timings["generate_s"] = time.perf_counter() - t_gen
+        ans = self.finish(prep, gen, timings)
         ans.timings["total_s"] = round(time.perf_counter() - t0, 4)
         yield ans
+
+    def answer(self, question: str, history: Sequence[Turn] = (), context: Context | None = None) -> Answer:
+        *_, last = self.stream(question, history, context)
+        assert isinstance(last, Answer)
+        return last
 
 
 def _render(s: AnswerSentence) -> str:
     if s.citations:
         return s.text + "".join(f"[{c.source}]" for c in s.citations)
     return s.text if s.supported else f"{s.text} [unsupported]"
-
-
-def _diverse(hits: list[ScoredChunk], k: int, per_doc: int) -> list[ScoredChunk]:
-    out: list[ScoredChunk] = []
-    count: dict[str, int] = {}
-    for h in hits:
-        if count.get(h.chunk.doc_id, 0) < per_doc:
-            out.append(h)
-            count[h.chunk.doc_id] = count.get(h.chunk.doc_id, 0) + 1
-        if len(out) == k:
-            break
-    return out
-
-
-def _fit_whole_chunks(pool: SentencePool, n_chunks: int, budget: int,
-                      count: Callable[[str], int]) -> list[list[int]]:
-    """No compression: whole chunks in rank order while they fit the budget."""
-    kept: list[list[int]] = [[] for _ in range(n_chunks)]
-    used = 0
-    for h in range(n_chunks):
-        idx = [i for i, o in enumerate(pool.owner) if o == h]
-        cost = sum(count(pool.sentences[i]) + 1 for i in idx)
-        if used + cost > budget and used:
-            break
-        kept[h] = idx
-        used += cost
-    return kept
-
-
-def _join(pool: SentencePool, idx: list[int]) -> str:
-    parts: list[str] = []
-    for k, i in enumerate(idx):
-        if k and i != idx[k - 1] + 1:
-            parts.append("…")
-        parts.append(pool.sentences[i])
-    return " ".join(parts)
-
-

@@ -17,27 +17,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from sovrag.embed import Embedder
 from sovrag.text import citations, content_terms, numbers, split_sentences, strip_citations
-from sovrag.types import AnswerSentence, Citation
+from sovrag.types import AnswerSentence, Citation, Evidence
 
 COVERAGE_WEIGHT = 0.6
 SUPPORT_THRESHOLD = 0.55
 
 
-@dataclass
-class SourceSentences:
-    number: int
-    sentences: list[str]
-    vectors: np.ndarray
-    text: str
-
-
-def support(claim: str, claim_vec: np.ndarray, src: SourceSentences) -> tuple[float, str]:
+def support(claim: str, claim_vec: np.ndarray, src: Evidence) -> tuple[float, str]:
     terms = set(content_terms(claim))
     claim_numbers = numbers(claim)
     if claim_numbers and not claim_numbers <= numbers(src.text):
@@ -73,7 +64,7 @@ def is_claim(sentence: str) -> bool:
     return len(content_terms(strip_citations(sentence))) >= 1
 
 
-def verify(answer: str, sources: Sequence[SourceSentences], embedder: Embedder,
+def verify(answer: str, sources: Sequence[Evidence], embedder: Embedder,
            threshold: float = SUPPORT_THRESHOLD) -> list[AnswerSentence]:
     raw = split_sentences(answer)
     if not raw:
@@ -101,7 +92,7 @@ def verify(answer: str, sources: Sequence[SourceSentences], embedder: Embedder,
     return out
 
 
-def _support_by_clauses(claim: str, sources: dict[int, SourceSentences], embedder: Embedder,
+def _support_by_clauses(claim: str, sources: dict[int, Evidence], embedder: Embedder,
                         threshold: float, cited: set[int]) -> list[Citation]:
     """A sentence joining facts of several sources is supported when each of its clauses is."""
     parts = clauses(claim)
@@ -116,9 +107,3 @@ def _support_by_clauses(claim: str, sources: dict[int, SourceSentences], embedde
         if best not in found or found[best].support < scored[best][0]:
             found[best] = Citation(best, round(scored[best][0], 3), scored[best][1], best in cited)
     return sorted(found.values(), key=lambda c: c.source)
-
-
-def source_sentences(number: int, text: str, embedder: Embedder) -> SourceSentences:
-    sents = split_sentences(text)
-    vecs = embedder.embed(sents) if sents else np.zeros((0, embedder.dim), dtype=np.float32)
-    return SourceSentences(number, sents, vecs, text)

@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,12 +30,14 @@ from typing import Any
 import numpy as np
 
 from sovrag.answer import AnswerOptions, AnswerPipeline
-from sovrag.bench.machine import CpuMeter, machine_info
 from sovrag.collection import Collection
 from sovrag.config import Settings
 from sovrag.errors import BenchError
-from sovrag.generate import LLM, Generation, GenerationParams, Message, StreamEvent
+from sovrag.generate import LLM, GenerationParams
+from sovrag.generate.shared import SharedLLM
+from sovrag.machine import CpuMeter, machine_info
 from sovrag.retrieve import search
+from sovrag.types import Answer
 
 SEARCH_WARMUP = 5
 
@@ -71,30 +72,6 @@ def percentiles(values: Sequence[float], scale: float = 1.0) -> dict[str, float 
     a = np.asarray(values, dtype=float) * scale
     return {"n": len(a), "p50": round(float(np.percentile(a, 50)), 4), "p95": round(float(np.percentile(a, 95)), 4),
             "mean": round(float(a.mean()), 4), "max": round(float(a.max()), 4)}
-
-
-class SerialLLM:
-    """One generation at a time on a local model, as `sovrag serve` queues them; waiting is timed."""
-
-    def __init__(self, llm: LLM) -> None:
-        self.llm = llm
-        self.name = llm.name
-        self._lock = threading.Lock()
-
-    @property
-    def context_tokens(self) -> int:
-        return self.llm.context_tokens
-
-    def count_tokens(self, text: str) -> int:
-        return self.llm.count_tokens(text)
-
-    def chat(self, messages: Sequence[Message], params: GenerationParams | None = None) -> Generation:
-        with self._lock:
-            return self.llm.chat(messages, params)
-
-    def stream(self, messages: Sequence[Message], params: GenerationParams | None = None) -> Iterator[StreamEvent]:
-        with self._lock:
-            yield from self.llm.stream(messages, params)
 
 
 # ---------------------------------------------------------------- 1. ingestion
@@ -155,29 +132,24 @@ def measure_search(col: Collection, questions: Sequence[str], opt: BenchOptions)
 
 # ---------------------------------------------------------------- 3./4. answers
 def answer_once(pipeline: AnswerPipeline, question: str) -> dict[str, Any]:
-    """One full answer, streamed (the steps of AnswerPipeline.stream, timed one by one)."""
+    """One full answer through the question journey (retrieve, then `AnswerPipeline.stream` on that Context),
+    timed from the timings the journey records."""
     t0 = time.perf_counter()
-    prep = pipeline.prepare(question)
-    t_llm = time.perf_counter()
-    first = None
-    gen: Generation | None = None
-    if not prep.abstain_reason:
-        for ev in pipeline.llm.stream(prep.messages, pipeline.params()):
-            if ev.done is not None:
-                gen = ev.done
-            elif ev.delta and first is None:
-                first = time.perf_counter()
-    t_gen = time.perf_counter()
-    answer = pipeline.finish(prep, gen)
+    context = pipeline.retrieve(question)
+    *_, answer = pipeline.stream(question, context=context)
     end = time.perf_counter()
-    tm = gen.timings if gen else {}
+    assert isinstance(answer, Answer)
+    t, tm = answer.timings, answer.engine
+    prepare_s = t.get("retrieve_s", 0.0) + t.get("compress_s", 0.0)
+    first = t.get("first_token_s")  # from the start of the stream, i.e. after retrieval
     return {
-        "question": question, "retrieved": len(prep.hits), "sources": len(prep.sources),
-        "generated": gen is not None, "abstained": answer.abstained,
-        "prepare_s": round(t_llm - t0, 4), "ttft_s": round(first - t0, 4) if first else None,
-        "llm_first_token_s": round(first - t_llm, 4) if first else None,
-        "generate_s": round(t_gen - t_llm, 4), "verify_s": round(end - t_gen, 4), "total_s": round(end - t0, 4),
-        "prompt_tokens": gen.prompt_tokens if gen else 0, "completion_tokens": gen.completion_tokens if gen else 0,
+        "question": question, "retrieved": len(context.hits), "sources": len(answer.sources),
+        "generated": "generate_s" in t, "abstained": answer.abstained,
+        "prepare_s": round(prepare_s, 4), "ttft_s": round(prepare_s + first, 4) if first is not None else None,
+        "llm_first_token_s": round(first, 4) if first is not None else None,
+        "generate_s": round(t.get("generate_s", 0.0), 4), "verify_s": round(t.get("verify_s", 0.0), 4),
+        "total_s": round(end - t0, 4),
+        "prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens,
         # engine timings (llama.cpp): prompt_n excludes prompt tokens reused from its cache
         "prompt_n": tm.get("prompt_n"), "prompt_ms": tm.get("prompt_ms"),
         "predicted_n": tm.get("predicted_n"), "predicted_ms": tm.get("predicted_ms"),
@@ -280,7 +252,7 @@ def run_bench(settings: Settings, col: Collection, llm: LLM, opt: BenchOptions,
     contention["search"] = meter.other_cores_busy()
 
     local = llm.name.startswith("llamacpp:")
-    model: LLM = SerialLLM(llm) if local else llm
+    model: LLM = SharedLLM(llm) if local else llm
     # llama.cpp keeps earlier prompts in a cache and reuses them: off, so no request profits from another
     # (an OpenAI-compatible host may reject the unknown field, so it is sent to the local model only)
     params = GenerationParams(extra={"cache_prompt": False}) if local else GenerationParams()

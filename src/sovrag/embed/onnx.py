@@ -6,7 +6,6 @@ token count, so a whole-document chunk is represented by all of its text, not on
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,13 +13,7 @@ import numpy as np
 
 from sovrag.embed.base import normalize
 from sovrag.errors import EmbedError
-
-
-def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - non-Linux
-        return os.cpu_count() or 1
+from sovrag.machine import available_cores
 
 
 class OnnxEmbedder:

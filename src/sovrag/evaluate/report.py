@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from sovrag import htmlreport as H
-from sovrag.bench.machine import machine_info
 from sovrag.evaluate.run import JUDGED, EvalResult, SampleResult
+from sovrag.machine import machine_info
 from sovrag.reports import RunSummary, new_run, write_json, write_summary
 
 WORST = 10

@@ -42,7 +42,7 @@ class LlamaCppLLM:
     def __init__(self, path: Path, name: str, context: int = 4096, threads: int = 0, parallel: int = 1) -> None:
         import xllamacpp as xlc
 
-        from sovrag.embed.onnx import available_cores
+        from sovrag.machine import available_cores
 
         path = Path(path)
         if not path.is_file():

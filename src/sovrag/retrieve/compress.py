@@ -31,16 +31,21 @@ class SentencePool:
     def relevance(self) -> np.ndarray:
         return self.vectors @ self.question_vector
 
+    def of(self, hit: int) -> list[int]:
+        """Pool indices of one retrieved chunk's sentences."""
+        return [i for i, o in enumerate(self.owner) if o == hit]
 
-def build_pool(embedder: Embedder, question: str, hits: Sequence[ScoredChunk]) -> SentencePool:
+
+def build_pool(embedder: Embedder, question_vector: np.ndarray, hits: Sequence[ScoredChunk]) -> SentencePool:
+    """The retrieved chunks' sentences, embedded in one batch; the question comes already embedded."""
     sentences: list[str] = []
     owner: list[int] = []
     for i, hit in enumerate(hits):
         for s in split_sentences(hit.chunk.text):
             sentences.append(s)
             owner.append(i)
-    vectors = embedder.embed([question, *sentences])
-    return SentencePool(sentences, owner, vectors[1:], vectors[0])
+    vectors = embedder.embed(sentences) if sentences else np.zeros((0, len(question_vector)), dtype=np.float32)
+    return SentencePool(sentences, owner, vectors, question_vector)
 
 
 def lexical_overlap(question: str, sentence: str) -> float:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from sovrag.collection import Collection
 from sovrag.errors import SovragError
 from sovrag.store import SEARCH_MODES, Filters, SearchMode, SearchQuery
@@ -14,7 +16,8 @@ MAX_QUESTION_CHARS = 4000
 
 
 def search(collection: Collection, question: str, top_k: int = 5, mode: SearchMode = "hybrid",
-           filters: Filters | None = None) -> list[ScoredChunk]:
+           filters: Filters | None = None, vector: np.ndarray | None = None) -> list[ScoredChunk]:
+    """Ranked chunks for `question`; `vector` is its embedding when the caller already has it."""
     question = (question or "").strip()
     if not question:
         raise SovragError("question: empty; ask something")
@@ -22,7 +25,10 @@ def search(collection: Collection, question: str, top_k: int = 5, mode: SearchMo
         raise SovragError(f"question: {len(question)} characters, over the {MAX_QUESTION_CHARS} limit")
     if mode not in SEARCH_MODES:
         raise SovragError(f"search mode {mode!r}: expected one of {', '.join(SEARCH_MODES)}")
-    vector = None if mode == "bm25" else collection.embedder.embed([question])[0]
+    if mode == "bm25":
+        vector = None
+    elif vector is None:
+        vector = collection.embedder.embed([question])[0]
     return collection.store.search(SearchQuery(question, vector), top_k=top_k, mode=mode, filters=filters)
 
 

@@ -20,12 +20,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sovrag import __version__
 from sovrag.config import Settings
 from sovrag.embed import create_embedder
-from sovrag.generate import LLM
+from sovrag.generate import LLM, create_llm
+from sovrag.generate.shared import SharedLLM
 from sovrag.serve import auth, collections, documents, jobs, openai_routes, runs, webui
 from sovrag.serve.context import ServerContext, get_ctx
 from sovrag.serve.db import Database
 from sovrag.serve.errors import install_error_handlers
-from sovrag.serve.llm import LLMGate
 from sovrag.serve.metrics import Metrics, RequestMiddleware
 from sovrag.serve.options import ServerOptions
 
@@ -47,8 +47,8 @@ def create_app(settings: Settings, llm: LLM | None = None, options: ServerOption
         ctx = ServerContext(
             settings=settings, options=opts, db=db, keys=auth.KeyStore(db), limiter=auth.RateLimiter(),
             collections=cols, jobs=jobs.JobRunner(settings, db, cols, metrics),
-            llm=LLMGate(settings, llm, opts.llm_queue_max, on_depth=metrics.llm_queue.set,
-                        on_tokens=metrics.add_tokens),
+            llm=SharedLLM(llm, None if llm is not None else (lambda: create_llm(settings)),
+                          queue_max=opts.llm_queue_max, on_depth=metrics.llm_queue.set, on_tokens=metrics.add_tokens),
             metrics=metrics,
         )
         app.state.ctx = holder["ctx"] = ctx

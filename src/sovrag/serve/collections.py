@@ -1,8 +1,8 @@
 """Collections per tenant, and the collection and search routes.
 
-A tenant's collection `name` is stored as `t<tenant id>--<name>` in the store, so every lookup goes
-through the tenant's own prefix: another tenant's collection is simply not found (404), and retrieval
-can never reach it. The API only ever shows the user-facing name.
+A tenant's collection is stored under the name `sovrag.tenancy` gives it, so every lookup goes through the
+tenant's own prefix: another tenant's collection is simply not found (404), and retrieval can never reach it.
+The API only ever shows the user-facing name.
 
 The embedded store allows one open handle per collection, so open collections are kept in one shared
 cache, used by requests and ingestion jobs alike.
@@ -23,6 +23,7 @@ import anyio
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr
 
+from sovrag import tenancy
 from sovrag.collection import Collection, open_collection
 from sovrag.config import Settings
 from sovrag.errors import CollectionError
@@ -36,7 +37,7 @@ from sovrag.store import open_backend
 from sovrag.store.base import check_collection_name
 from sovrag.types import Chunk
 
-MAX_INTERNAL_NAME = 64
+MAX_INTERNAL_NAME = tenancy.MAX_STORE_NAME
 
 
 def public_doc_id(doc_id: str) -> str:
@@ -55,7 +56,7 @@ class TenantCollections:
 
     @staticmethod
     def prefix(tenant_id: int) -> str:
-        return f"t{tenant_id}--"
+        return tenancy.prefix(tenant_id)
 
     def internal(self, tenant_id: int, name: str, status: int = 404) -> str:
         """The store name of a tenant's collection; an invalid name is a 400 on create, else not found."""
@@ -65,7 +66,7 @@ class TenantCollections:
             if status == 404:
                 raise APIError(404, f"collection {name!r}: not found", code="collection_not_found") from e
             raise APIError(400, str(e), code="invalid_collection_name", param="name") from e
-        internal = self.prefix(tenant_id) + name
+        internal = tenancy.store_name(tenant_id, name)
         if len(internal) > MAX_INTERNAL_NAME:
             longest = MAX_INTERNAL_NAME - len(self.prefix(tenant_id))
             raise APIError(status, f"collection name {name!r}: longer than {longest} characters",

@@ -1,4 +1,4 @@
-"""What every route shares: settings, the database, keys, collections, jobs, the LLM gate, metrics."""
+"""What every route shares: settings, the database, keys, collections, jobs, the shared LLM, metrics."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from sovrag.config import Settings
 from sovrag.serve.options import ServerOptions
 
 if TYPE_CHECKING:
+    from sovrag.generate.shared import SharedLLM
     from sovrag.serve.auth import KeyStore, RateLimiter
     from sovrag.serve.collections import TenantCollections
     from sovrag.serve.db import Database
     from sovrag.serve.jobs import JobRunner
-    from sovrag.serve.llm import LLMGate
     from sovrag.serve.metrics import Metrics
 
 
@@ -28,7 +28,7 @@ class ServerContext:
     limiter: RateLimiter
     collections: TenantCollections
     jobs: JobRunner
-    llm: LLMGate
+    llm: SharedLLM
     metrics: Metrics
 
 

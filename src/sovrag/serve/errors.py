@@ -24,6 +24,7 @@ from sovrag.errors import (
     SovragError,
     StoreError,
 )
+from sovrag.generate.shared import LLMBusy
 
 log = logging.getLogger("sovrag.serve")
 
@@ -82,10 +83,6 @@ def error_response(e: APIError) -> JSONResponse:
     return JSONResponse(error_body(e.message, e.type, e.code, e.param), status_code=e.status, headers=e.headers)
 
 
-def not_found(what: str, name: str) -> APIError:
-    return APIError(404, f"{what} {name!r}: not found", code=f"{what.replace(' ', '_')}_not_found")
-
-
 def _request_id(request: Request) -> str:
     return str(request.scope.get("state", {}).get("request_id", ""))
 
@@ -115,6 +112,8 @@ def sovrag_error_to_api(e: SovragError) -> APIError:
         return APIError(409 if "already exists" in msg else 400, msg, code="collection_error")
     if isinstance(e, ModelError):
         return APIError(503, f"model unavailable: {msg}", code="model_unavailable")
+    if isinstance(e, LLMBusy):
+        return APIError(503, msg, code="server_busy", headers={"Retry-After": "5"})
     if isinstance(e, GenerationError | EmbedError):
         return APIError(502, f"backend failed: {msg}", code="backend_error")
     if isinstance(e, StoreError):

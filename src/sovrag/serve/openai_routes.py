@@ -25,7 +25,6 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 
 from sovrag.answer import AnswerOptions, AnswerPipeline
 from sovrag.answer.followup import Turn
-from sovrag.answer.pipeline import Prepared
 from sovrag.config import Settings
 from sovrag.embed import create_embedder
 from sovrag.errors import SovragError
@@ -36,7 +35,8 @@ from sovrag.serve.context import ServerContext, get_ctx
 from sovrag.serve.errors import APIError, error_body, sovrag_error_to_api
 from sovrag.serve.limits import charge_work, check_query, token_count
 from sovrag.serve.sanitize import StreamNeutralizer, neutralize, neutralize_answer
-from sovrag.types import Answer
+from sovrag.serve.threads import iterate_in_thread
+from sovrag.types import Answer, Context
 
 log = logging.getLogger("sovrag.serve")
 router = APIRouter(prefix="/v1", tags=["openai"])
@@ -233,9 +233,9 @@ async def chat_completions(body: ChatRequest, me: Tenant, ctx: Ctx) -> dict[str,
         if m.role == "tool":
             raise APIError(400, "messages: role 'tool' is not supported", code="unsupported_role", param="messages")
         messages.append(Message("system" if m.role == "developer" else m.role, m.text()))
-    llm = await ctx.llm.model()
+    await anyio.to_thread.run_sync(ctx.llm.model)  # loaded on first use, off the event loop
     if not body.stream:
-        gen = await ctx.llm.chat(llm, messages, params)
+        gen = await anyio.to_thread.run_sync(ctx.llm.chat, messages, params)
         return comp.body(gen.text, gen.finish_reason or "stop", comp.usage(gen.prompt_tokens, gen.completion_tokens),
                          {})
 
@@ -243,12 +243,12 @@ async def chat_completions(body: ChatRequest, me: Tenant, ctx: Ctx) -> dict[str,
         gen: Generation | None = None
         try:
             yield comp.chunk({"role": "assistant", "content": ""})
-            async with aclosing(ctx.llm.stream(llm, messages, params)) as stream:
-                async for item in stream:
-                    if isinstance(item, Generation):
-                        gen = item
-                    else:
-                        yield comp.chunk({"content": item})
+            async with aclosing(iterate_in_thread(lambda: ctx.llm.stream(messages, params))) as stream:
+                async for ev in stream:
+                    if ev.done is not None:
+                        gen = ev.done
+                    elif ev.delta:
+                        yield comp.chunk({"content": ev.delta})
             yield comp.chunk({}, finish=(gen.finish_reason if gen else "") or "stop")
             if include_usage and gen is not None:
                 yield comp.chunk({}, usage=comp.usage(gen.prompt_tokens, gen.completion_tokens), choices=False)
@@ -261,6 +261,8 @@ async def chat_completions(body: ChatRequest, me: Tenant, ctx: Ctx) -> dict[str,
 
 async def _rag(body: ChatRequest, params: GenerationParams, comp: _Completion, me: Principal,
                ctx: ServerContext) -> dict[str, Any] | StreamingResponse:
+    """A RAG answer through the question journey: retrieval while the collection is in use, then
+    `AnswerPipeline.stream` on that Context (generation queued by the SharedLLM, then verification)."""
     tenant_id = me.tenant_id
     raw = bool(body.sovrag and body.sovrag.raw)
     name = body.model[len(RAG_PREFIX):]
@@ -277,58 +279,60 @@ async def _rag(body: ChatRequest, params: GenerationParams, comp: _Completion, m
     except APIError as e:
         raise APIError(404, f"model {body.model!r}: no collection {name!r}; see GET /v1/models",
                        code="model_not_found", param="model") from e
-    llm = await ctx.llm.model()
+    await anyio.to_thread.run_sync(ctx.llm.model)
     opts = AnswerOptions(max_tokens=params.max_tokens, params=params)
 
-    def prepare() -> tuple[AnswerPipeline, Prepared]:
-        # The collection is only read while retrieving; generation and verification need the embedder alone,
-        # so a collection deleted meanwhile does not break an answer already being written.
+    def retrieve() -> tuple[AnswerPipeline, Context]:
+        # Only retrieval reads the collection; the rest of the journey needs its embedder alone, so a collection
+        # deleted meanwhile does not break an answer already being written.
         try:
             with ctx.collections.use(tenant_id, name) as col:
                 check_query(ctx, me, col.embedder, question, "messages")
-                pipeline = AnswerPipeline(col, llm, opts)
-                return pipeline, pipeline.prepare(question, history)
+                pipeline = AnswerPipeline(col, ctx.llm, opts)
+                return pipeline, pipeline.retrieve(question, history)
         except APIError as e:
             if e.status != 404:
                 raise
             raise APIError(404, f"model {body.model!r}: no collection {name!r}; see GET /v1/models",
                            code="model_not_found", param="model") from e
 
-    pipeline, prep = await anyio.to_thread.run_sync(prepare)
-    gp = pipeline.params()
-
+    pipeline, context = await anyio.to_thread.run_sync(retrieve)
     include_usage = comp.include_usage
 
-    def usage(gen: Generation | None) -> dict[str, int]:
-        return comp.usage(gen.prompt_tokens, gen.completion_tokens) if gen else comp.usage(0, 0)
+    def usage(ans: Answer) -> dict[str, int]:
+        return comp.usage(ans.prompt_tokens, ans.completion_tokens)
+
+    def finish_reason(ans: Answer) -> str:
+        return ans.finish_reason or "stop"
 
     if not body.stream:
-        gen = None if prep.abstain_reason else await ctx.llm.chat(llm, prep.messages, gp)
-        ans = await anyio.to_thread.run_sync(pipeline.finish, prep, gen)
-        return comp.body(ans.text if raw else neutralize(ans.text), (gen.finish_reason if gen else "") or "stop",
-                         usage(gen), {"sovrag": public_answer(ans, raw)})
+        ans = await anyio.to_thread.run_sync(pipeline.answer, question, history, context)
+        return comp.body(ans.text if raw else neutralize(ans.text), finish_reason(ans), usage(ans),
+                         {"sovrag": public_answer(ans, raw)})
 
     async def events() -> AsyncIterator[str]:
-        gen: Generation | None = None
         safe = StreamNeutralizer(raw)
+        ans: Answer | None = None
+        streamed = False
         try:
             yield comp.chunk({"role": "assistant", "content": ""})
-            if not prep.abstain_reason:
-                async with aclosing(ctx.llm.stream(llm, prep.messages, gp)) as stream:
-                    async for item in stream:
-                        if isinstance(item, Generation):
-                            gen = item
-                        elif piece := safe.feed(item):
-                            yield comp.chunk({"content": piece})
+            journey = iterate_in_thread(lambda: pipeline.stream(question, history, context))
+            async with aclosing(journey) as items:
+                async for item in items:
+                    if isinstance(item, Answer):
+                        ans = item
+                    elif piece := safe.feed(item):
+                        streamed = True
+                        yield comp.chunk({"content": piece})
             if tail := safe.flush():
+                streamed = True
                 yield comp.chunk({"content": tail})
-            ans = await anyio.to_thread.run_sync(pipeline.finish, prep, gen)
-            if gen is None:
+            assert ans is not None
+            if not streamed:  # nothing was generated (an abstention before the model): the answer is the text
                 yield comp.chunk({"content": ans.text if raw else neutralize(ans.text)})
-            yield comp.chunk({}, finish=(gen.finish_reason if gen else "") or "stop",
-                             extra={"sovrag": public_answer(ans, raw)})
+            yield comp.chunk({}, finish=finish_reason(ans), extra={"sovrag": public_answer(ans, raw)})
             if include_usage:
-                yield comp.chunk({}, usage=usage(gen), choices=False)
+                yield comp.chunk({}, usage=usage(ans), choices=False)
         except Exception as e:
             yield _error_event(e)
         yield "data: [DONE]\n\n"

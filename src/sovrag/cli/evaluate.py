@@ -1,4 +1,4 @@
-"""`sovrag eval` and `sovrag check`: registered on the main Typer app (imported at the end of sovrag.cli)."""
+"""`sovrag eval` and `sovrag check`: answer quality on a dataset, and the hallucination check."""
 
 from __future__ import annotations
 
@@ -9,13 +9,12 @@ from typing import Annotated
 
 import typer
 
-from sovrag.cli import _fail, _settings, app, err, out
+from sovrag.cli.common import err, fail, out, settings
 from sovrag.errors import SovragError
 
 PARTIAL = 3  # exit status: the run finished, but some lines or metrics could not be evaluated
 
 
-@app.command("eval")
 def eval_(
     ctx: typer.Context,
     dataset: Annotated[Path, typer.Argument(help="JSONL: question, reference, relevant (documents) or "
@@ -52,11 +51,11 @@ def eval_(
     from sovrag.generate import create_llm
     from sovrag.htmlreport import fmt
 
-    s = _settings(ctx)
+    s = settings(ctx)
     if tenant is not None:
-        from sovrag.serve.collections import TenantCollections
+        from sovrag.tenancy import store_name
 
-        collection = TenantCollections.prefix(tenant) + collection
+        collection = store_name(tenant, collection)
     try:
         known = JUDGED + ANSWER + RETRIEVAL
         chosen = tuple(m.strip() for m in metrics.split(",") if m.strip()) if metrics else known
@@ -87,7 +86,7 @@ def eval_(
                                   dataset=str(dataset), dataset_errors=ds.errors, progress=progress)
         folder = save_run(result, s.data_dir, out_dir)
     except SovragError as e:
-        _fail(e)
+        fail(e)
         return
     if as_json:
         out.print_json(json.dumps({"run": folder.name, "report": str(folder / "report.html"),
@@ -112,7 +111,6 @@ def eval_(
         raise typer.Exit(PARTIAL)
 
 
-@app.command("check")
 def check(
     ctx: typer.Context,
     answer: Annotated[str, typer.Option(help="The answer to check")],
@@ -128,7 +126,7 @@ def check(
     from sovrag.evaluate.judge import Judge
     from sovrag.generate import create_llm
 
-    s = _settings(ctx)
+    s = settings(ctx)
     try:
         if method not in METHODS:
             raise SovragError(f"--method {method!r}: expected one of {', '.join(METHODS)}")

@@ -1,4 +1,5 @@
-"""The machine a benchmark ran on, and whether other processes competed with it for the CPUs."""
+"""This machine: the cores a process may use (the embedder's and llama.cpp's thread counts), and what a
+benchmark or an evaluation report records about it, including whether other processes competed for the CPUs."""
 
 from __future__ import annotations
 
@@ -9,6 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from sovrag import __version__
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity, which containers and taskset narrow)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return os.cpu_count() or 1
 
 
 def machine_info() -> dict[str, Any]:
@@ -25,11 +34,7 @@ def machine_info() -> dict[str, Any]:
                 ram = round(int(line.split()[1]) / 2**20, 1)
     except (OSError, ValueError, IndexError):
         pass
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - non-Linux
-        cores = os.cpu_count() or 1
-    return {"cpu": cpu or "unknown", "cores": cores, "ram_gib": ram, "os": platform.platform(),
+    return {"cpu": cpu or "unknown", "cores": available_cores(), "ram_gib": ram, "os": platform.platform(),
             "python": platform.python_version(), "sovrag": __version__,
             "loadavg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None}
 

@@ -1,4 +1,4 @@
-"""`sovrag bench` and `sovrag cost`: registered on the main Typer app (imported at the end of sovrag.cli)."""
+"""`sovrag bench` and `sovrag cost`: measure a collection on this machine, and what it costs."""
 
 from __future__ import annotations
 
@@ -8,12 +8,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from sovrag.cli import _fail, _settings, app, err, out
+from sovrag.cli.common import err, fail, out, settings
 from sovrag.errors import SovragError
 
 
 # ---------------------------------------------------------------- bench
-@app.command()
 def bench(
     ctx: typer.Context,
     collection: Annotated[str, typer.Option("--collection", "-c", help="The collection to measure (only read)")],
@@ -40,7 +39,7 @@ def bench(
     from sovrag.bench.sample import read_questions
     from sovrag.collection import open_collection
     from sovrag.generate import create_llm
-    s = _settings(ctx)
+    s = settings(ctx)
     try:
         opt = BenchOptions(questions=tuple(read_questions(questions)) if questions else (), sample=sample,
                            requests=requests, concurrency=concurrency, searches=searches, top_k=top_k,
@@ -54,7 +53,7 @@ def bench(
                                     progress=lambda step: status.update(f"bench: {step}…"))
         run_id, folder = save_bench(s.data_dir, results, out_dir)
     except SovragError as e:
-        _fail(e)
+        fail(e)
         return
     table = Table("measure", "value", "how", title=f"sovrag bench: {collection} ({results['chunks']} chunks)")
     for row in bench_rows(results):
@@ -69,7 +68,6 @@ def bench(
 
 
 # ---------------------------------------------------------------- cost
-@app.command()
 def cost(
     bench_results: Annotated[Path | None, typer.Option("--bench", help="results.json of a `sovrag bench` run: "
                                                        "its measured throughput and tokens per request")] = None,
@@ -110,7 +108,7 @@ def cost(
         rep = compare(table, tp, wl, hardware)
         save_cost(out_dir, rep, table, volume_curve(table, tp, wl, hardware, log_volumes(wl.requests_per_month)))
     except SovragError as e:
-        _fail(e)
+        fail(e)
         return
     t = Table(*COST_HEADERS, title=f"{requests_per_month:,.0f} requests/month, {wl.prompt_tokens:,.0f} prompt + "
               f"{wl.completion_tokens:,.0f} completion tokens each")

@@ -1,0 +1,142 @@
+"""`sovrag search` and `sovrag ask`: the question's journey, printed (streamed or whole)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from sovrag.cli.common import err, fail, out, settings
+from sovrag.errors import SovragError
+
+
+def search(
+    ctx: typer.Context,
+    question: Annotated[str, typer.Argument(help="What to look for")],
+    collection: Annotated[str, typer.Option("--collection", "-c")],
+    mode: Annotated[str, typer.Option(help="hybrid, dense or bm25")] = "hybrid",
+    filter_: Annotated[list[str] | None, typer.Option("--filter", help="key=value on chunk metadata "
+                                                      "(repeatable; same key = any of)")] = None,
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=1000)] = 5,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Print the chunks that best match a question, ranked, with source and score."""
+    from sovrag.collection import open_collection
+    from sovrag.retrieve import parse_filters
+    from sovrag.retrieve import search as run_search
+
+    try:
+        filters = parse_filters(filter_ or [])
+        with open_collection(settings(ctx), collection) as col:
+            hits = run_search(col, question, top_k=top_k, mode=mode, filters=filters)  # type: ignore[arg-type]
+    except SovragError as e:
+        fail(e)
+        return
+    if as_json:
+        out.print_json(json.dumps([{
+            "rank": h.rank, "score": h.score, "id": h.chunk.id, "source": h.chunk.source,
+            "title": h.chunk.title, "page": h.chunk.page, "headings": list(h.chunk.headings),
+            "text": h.chunk.text} for h in hits]))
+        return
+    if not hits:
+        out.print("no matching chunks")
+        return
+    for h in hits:
+        where = h.chunk.source
+        if h.chunk.page:
+            where += f", page {h.chunk.page}"
+        if h.chunk.headings:
+            where += " › " + " › ".join(h.chunk.headings)
+        snippet = " ".join(h.chunk.text.split())
+        snippet = snippet[:300] + ("…" if len(snippet) > 300 else "")
+        out.print(f"[bold]{h.rank}.[/] [cyan]{where}[/]  [dim]score {h.score:.4f}[/]", highlight=False)
+        out.print(f"   {snippet}", highlight=False)
+
+
+# ---------------------------------------------------------------- ask
+def ask(
+    ctx: typer.Context,
+    question: Annotated[str, typer.Argument(help="The question")],
+    collection: Annotated[str, typer.Option("--collection", "-c")],
+    llm: Annotated[str | None, typer.Option(help="LLM spec: llamacpp:NAME|PATH.gguf, openai://host/v1?model=m, "
+                                            "or a profile: fast, quality [env SOVRAG_LLM]")] = None,
+    stream: Annotated[bool, typer.Option(help="Print the answer as it is generated")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full Answer as JSON")] = False,
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=50, help="Passages to retrieve")] = 6,
+    mode: Annotated[str, typer.Option(help="Retrieval: hybrid, dense or bm25")] = "hybrid",
+    filter_: Annotated[list[str] | None, typer.Option("--filter", help="key=value on chunk metadata")] = None,
+    no_compress: Annotated[bool, typer.Option("--no-compress", help="Give the model whole chunks")] = False,
+    max_tokens: Annotated[int, typer.Option(min=1, max=4096, help="Longest answer in tokens")] = 256,
+) -> None:
+    """Answer a question from a collection, citing the passages that support each sentence."""
+    from sovrag.answer import AnswerOptions, AnswerPipeline
+    from sovrag.collection import open_collection
+    from sovrag.generate import create_llm
+    from sovrag.retrieve import parse_filters
+    from sovrag.types import Answer
+
+    s = settings(ctx)
+    try:
+        options = AnswerOptions(top_k=top_k, mode=mode, filters=parse_filters(filter_ or []),  # type: ignore[arg-type]
+                                compress=not no_compress, max_tokens=max_tokens)
+        with open_collection(s, collection) as col:
+            if col.store.count() == 0:
+                raise SovragError(f"collection {collection!r}: is empty; ingest documents into it first")
+            with err.status("loading the model…", spinner="dots"):
+                model = create_llm(s, llm)
+            pipeline = AnswerPipeline(col, model, options)
+            answer: Answer | None = None
+            if stream and not as_json:
+                for item in pipeline.stream(question):
+                    if isinstance(item, Answer):
+                        answer = item
+                    else:
+                        out.print(item, end="", highlight=False, soft_wrap=True)
+                out.print()
+            else:
+                with err.status("retrieving and generating…", spinner="dots"):
+                    answer = pipeline.answer(question)
+    except SovragError as e:
+        fail(e)
+        return
+    assert answer is not None
+    if as_json:
+        out.print_json(json.dumps(answer.to_dict()))
+        return
+    _print_answer(answer, streamed=stream)
+
+
+def _print_answer(answer: object, streamed: bool) -> None:
+    from sovrag.types import Answer
+
+    assert isinstance(answer, Answer)
+    if streamed:
+        out.rule("verified", style="dim")
+    style = "yellow" if answer.abstained else "bold"
+    out.print(f"[{style}]{answer.text}[/]", highlight=False)
+    if answer.abstained:
+        out.print(f"[dim]({answer.abstain_reason})[/]", highlight=False)
+    unsupported = [s.text for s in answer.sentences if not s.supported]
+    if unsupported and not answer.abstained:
+        out.print(f"[yellow]{len(unsupported)} sentence(s) not supported by any source are marked "
+                  "[unsupported].[/]", highlight=False)
+    for c in answer.contradictions:
+        out.print(f"[red]sources disagree:[/] [{c.source_a}] \"{c.claim_a}\" vs [{c.source_b}] \"{c.claim_b}\"",
+                  highlight=False)
+    cited = {c.source for s in answer.sentences for c in s.citations}
+    out.print()
+    for src in answer.sources:
+        if not answer.abstained and src.number not in cited:
+            continue
+        where = src.chunk.source
+        if src.chunk.page:
+            where += f", page {src.chunk.page}"
+        if src.chunk.headings:
+            where += " › " + " › ".join(src.chunk.headings)
+        snippet = " ".join(src.text.split())
+        out.print(f"[bold][{src.number}][/] [cyan]{where}[/]", highlight=False)
+        out.print(f"    {snippet[:240]}{'…' if len(snippet) > 240 else ''}", highlight=False)
+    t = answer.timings
+    out.print(f"[dim]{answer.model} · {answer.prompt_tokens} prompt + {answer.completion_tokens} completion tokens"
+              f" · {t.get('total_s', 0):.1f} s[/]", highlight=False)

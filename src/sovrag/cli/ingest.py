@@ -1,0 +1,65 @@
+"""`sovrag ingest`: a document's journey (load -> chunk -> embed -> store), with a progress bar and a report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from sovrag.cli.common import err, fail, out, settings
+from sovrag.errors import SovragError
+
+
+def ingest(
+    ctx: typer.Context,
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (walked recursively)")],
+    collection: Annotated[str, typer.Option("--collection", "-c", help="Collection name (created if new)")],
+    include: Annotated[list[str] | None, typer.Option(help="Only files matching this glob (repeatable)")] = None,
+    exclude: Annotated[list[str] | None, typer.Option(help="Skip files matching this glob (repeatable)")] = None,
+    sync: Annotated[bool, typer.Option(help="Also delete documents whose files vanished from these paths")]
+    = False,
+    chunk_mode: Annotated[str | None, typer.Option(help="recursive, or document: keep each document "
+                                                   "whole when it fits --document-max-tokens")] = None,
+    chunk_tokens: Annotated[int | None, typer.Option(help="Max tokens per chunk")] = None,
+    document_max_tokens: Annotated[int | None, typer.Option(help="Context size for document mode")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+) -> None:
+    """Ingest documents: only new and changed files are (re)indexed. Exit 3 if some files failed."""
+    from sovrag.collection import open_collection
+    from sovrag.ingest.sync import ingest as run_ingest
+
+    try:
+        s = settings(ctx).with_overrides(chunk_mode=chunk_mode, chunk_tokens=chunk_tokens,
+                                          document_max_tokens=document_max_tokens)
+        with open_collection(s, collection, create=True) as col:
+            with Progress(TextColumn("[bold]ingest[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
+                          TimeElapsedColumn(), console=err, transient=True, disable=as_json) as bar:
+                task = bar.add_task("", total=None)
+
+                def progress(path: str, status: str) -> None:
+                    bar.update(task, advance=1, description=f"{status}: {Path(path).name}")
+
+                report = run_ingest(s, col, paths, include or (), exclude or (), sync, progress)
+    except SovragError as e:
+        fail(e)
+        return
+    if as_json:
+        out.print_json(json.dumps({**report.summary(), "failures": [
+            {"source": src, "reason": why} for src, why in report.failed], "skipped_files": [
+            {"source": src, "reason": why} for src, why in report.skipped]}))
+    else:
+        sm = report.summary()
+        out.print(f"collection [bold]{collection}[/]: {sm['added']} added, {sm['updated']} updated, "
+                  f"{sm['unchanged']} unchanged, {sm['deleted']} deleted, {sm['failed']} failed, "
+                  f"{sm['skipped']} skipped; "
+                  f"{sm['chunks']} chunks written, {sm['chunks_deleted']} removed in {sm['seconds']} s")
+        for src, why in report.failed:
+            out.print(f"  [red]failed[/] {escape(src)}: {escape(why)}", highlight=False)
+        for src, why in report.skipped:
+            out.print(f"  [dim]skipped[/] {escape(src)}: {escape(why)}", highlight=False)
+    if report.failed:
+        raise typer.Exit(3)
