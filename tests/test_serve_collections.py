@@ -9,8 +9,8 @@ import pytest
 
 from sovrag.config import Settings
 from sovrag.retrieve import search
-from sovrag.serve.collections import TenantCollections
-from sovrag.serve.errors import APIError
+from sovrag.serve.apierror import APIError
+from sovrag.serve.services.collections import TenantCollections
 from sovrag.types import Chunk
 
 from .conftest import MODELS_DIR

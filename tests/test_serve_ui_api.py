@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from sovrag.config import Settings
 from sovrag.reports import RunSummary, new_run, write_summary
 from sovrag.serve import create_app
-from sovrag.serve.openai_routes import public_answer
 from sovrag.serve.options import ServerOptions
+from sovrag.serve.routes.openai import public_answer
 from sovrag.types import Answer, AnswerSentence, Chunk, Citation, Source
 
 ADMIN = "admin-" + secrets.token_hex(16)

@@ -15,12 +15,12 @@ from sovrag.errors import CollectionError, ConfigError, ModelError, StoreError
 from sovrag.generate import Generation, GenerationParams, Message
 from sovrag.generate.base import StreamEvent
 from sovrag.generate.shared import LLMBusy, SharedLLM
-from sovrag.serve.auth import KeyStore
+from sovrag.serve.apierror import APIError, sovrag_error_to_api
 from sovrag.serve.db import Database
-from sovrag.serve.documents import safe_name
-from sovrag.serve.errors import APIError, sovrag_error_to_api
-from sovrag.serve.openai_routes import _sse
 from sovrag.serve.options import ServerOptions
+from sovrag.serve.routes.documents import safe_name
+from sovrag.serve.routes.openai import _sse
+from sovrag.serve.services.keys import KeyStore
 from sovrag.serve.threads import iterate_in_thread
 
 

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from sovrag.cli.common import fail
+from sovrag.cli.common import fail, settings
 from sovrag.config import load_settings
 from sovrag.errors import SovragError
 
@@ -41,11 +41,11 @@ def serve(
 
     try:
         if config is not None:  # this file replaces the global --config / SOVRAG_CONFIG one
-            settings = load_settings(config, **ctx.meta["overrides"], llm=llm)
+            s = load_settings(config, **ctx.meta["overrides"], llm=llm)
         else:
-            settings = settings(ctx).with_overrides(llm=llm)
+            s = settings(ctx).with_overrides(llm=llm)
         opts = ServerOptions.from_env(config or ctx.meta["config_file"])
-        application = create_app(settings, options=opts)
+        application = create_app(s, options=opts)
     except SovragError as e:
         fail(e)
         return

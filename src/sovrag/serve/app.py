@@ -22,12 +22,16 @@ from sovrag.config import Settings
 from sovrag.embed import create_embedder
 from sovrag.generate import LLM, create_llm
 from sovrag.generate.shared import SharedLLM
-from sovrag.serve import auth, collections, documents, jobs, openai_routes, runs, webui
 from sovrag.serve.context import ServerContext, get_ctx
 from sovrag.serve.db import Database
 from sovrag.serve.errors import install_error_handlers
 from sovrag.serve.metrics import Metrics, RequestMiddleware
 from sovrag.serve.options import ServerOptions
+from sovrag.serve.routes import auth, collections, documents, jobs, openai, runs, webui
+from sovrag.serve.services.collections import TenantCollections
+from sovrag.serve.services.files import UploadedFiles
+from sovrag.serve.services.jobs import JobRunner
+from sovrag.serve.services.keys import KeyStore, RateLimiter
 
 log = logging.getLogger("sovrag.serve")
 
@@ -43,10 +47,11 @@ def create_app(settings: Settings, llm: LLM | None = None, options: ServerOption
         anyio.to_thread.current_default_thread_limiter().total_tokens = opts.threadpool
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         db = Database(settings.data_dir / "server.db")
-        cols = collections.TenantCollections(settings)
+        cols = TenantCollections(settings)
+        files = UploadedFiles(db)
         ctx = ServerContext(
-            settings=settings, options=opts, db=db, keys=auth.KeyStore(db), limiter=auth.RateLimiter(),
-            collections=cols, jobs=jobs.JobRunner(settings, db, cols, metrics),
+            settings=settings, options=opts, db=db, keys=KeyStore(db), limiter=RateLimiter(),
+            collections=cols, files=files, jobs=JobRunner(settings, db, cols, files, metrics),
             llm=SharedLLM(llm, None if llm is not None else (lambda: create_llm(settings)),
                           queue_max=opts.llm_queue_max, on_depth=metrics.llm_queue.set, on_tokens=metrics.add_tokens),
             metrics=metrics,
@@ -66,7 +71,7 @@ def create_app(settings: Settings, llm: LLM | None = None, options: ServerOption
                   description="Self-hosted RAG with an OpenAI-compatible API. Chat with `model: rag:<collection>` "
                   "for grounded, cited answers; authenticate with `Authorization: Bearer <tenant key>`.")
     install_error_handlers(app)
-    for router in (auth.admin_router, openai_routes.router, collections.router, documents.router, jobs.router,
+    for router in (auth.admin_router, openai.router, collections.router, documents.router, jobs.router,
                    runs.router, webui.router):
         app.include_router(router)
 

@@ -1,22 +1,20 @@
-"""What every route shares: settings, the database, keys, collections, jobs, the shared LLM, metrics."""
+"""What every route shares: settings, the database, the services, the shared LLM, metrics."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from fastapi import Request
 
 from sovrag.config import Settings
+from sovrag.generate.shared import SharedLLM
+from sovrag.serve.db import Database
+from sovrag.serve.metrics import Metrics
 from sovrag.serve.options import ServerOptions
-
-if TYPE_CHECKING:
-    from sovrag.generate.shared import SharedLLM
-    from sovrag.serve.auth import KeyStore, RateLimiter
-    from sovrag.serve.collections import TenantCollections
-    from sovrag.serve.db import Database
-    from sovrag.serve.jobs import JobRunner
-    from sovrag.serve.metrics import Metrics
+from sovrag.serve.services.collections import TenantCollections
+from sovrag.serve.services.files import UploadedFiles
+from sovrag.serve.services.jobs import JobRunner
+from sovrag.serve.services.keys import KeyStore, RateLimiter
 
 
 @dataclass
@@ -27,6 +25,7 @@ class ServerContext:
     keys: KeyStore
     limiter: RateLimiter
     collections: TenantCollections
+    files: UploadedFiles
     jobs: JobRunner
     llm: SharedLLM
     metrics: Metrics

@@ -18,7 +18,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.routing import Match
 
-from sovrag.serve.errors import BodyTooLarge, error_body, too_large
+from sovrag.serve.apierror import BodyTooLarge, error_body, too_large
 
 log = logging.getLogger("sovrag.serve.access")
 

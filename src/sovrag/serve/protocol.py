@@ -26,6 +26,8 @@ log = logging.getLogger("sovrag.serve")
 #: Descriptors kept back from the connection cap, beyond those open at start, for the models, the database,
 #: collections opened later, uploads, the parse worker's pipes and logs.
 FD_RESERVE = 64
+#: Accept bursts that may be in flight at once (see connection_limits).
+ACCEPT_BURSTS = 4
 
 
 def raise_fd_limit() -> int:
@@ -51,15 +53,16 @@ def open_descriptors() -> int:
 def connection_limits(requested: int) -> tuple[int, int]:
     """(connections at most, listen backlog) that keep the process below its descriptor limit.
 
-    asyncio accepts up to `backlog` sockets in one go before any protocol can refuse one, so the backlog
-    counts against the descriptors too: connections + backlog + those open now + a reserve <= the limit.
-    `requested` = 0 picks the largest cap that fits (at most 4096)."""
+    asyncio accepts up to `backlog` sockets per wake-up, before any protocol can refuse one, and a refused
+    socket is closed only a few loop turns later, so several such bursts can be open at once: the budget is
+    connections + ACCEPT_BURSTS * backlog + those open now + a reserve <= the limit. `requested` = 0 picks the
+    largest cap that fits (at most 4096)."""
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
         return (requested if requested > 0 else 4096), 2048
     headroom = soft - open_descriptors()
-    backlog = max(16, min(2048, headroom // 4))
-    ceiling = max(8, headroom - backlog - FD_RESERVE)
+    backlog = max(8, min(2048, headroom // 16))
+    ceiling = max(8, headroom - ACCEPT_BURSTS * backlog - FD_RESERVE)
     return (min(requested, ceiling) if requested > 0 else min(4096, ceiling)), backlog
 
 

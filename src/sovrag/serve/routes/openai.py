@@ -29,12 +29,13 @@ from sovrag.config import Settings
 from sovrag.embed import create_embedder
 from sovrag.errors import SovragError
 from sovrag.generate import PROFILES, Generation, GenerationParams, Message
-from sovrag.serve.auth import Principal, Tenant
-from sovrag.serve.collections import public_doc_id
+from sovrag.serve.apierror import APIError, error_body, sovrag_error_to_api
 from sovrag.serve.context import ServerContext, get_ctx
-from sovrag.serve.errors import APIError, error_body, sovrag_error_to_api
-from sovrag.serve.limits import charge_work, check_query, token_count
+from sovrag.serve.routes.auth import Tenant
+from sovrag.serve.routes.limits import charge_work, check_query, token_count
 from sovrag.serve.sanitize import StreamNeutralizer, neutralize, neutralize_answer
+from sovrag.serve.services.collections import public_doc_id
+from sovrag.serve.services.keys import Principal
 from sovrag.serve.threads import iterate_in_thread
 from sovrag.types import Answer, Context
 

@@ -14,20 +14,18 @@ import queue
 import secrets
 import threading
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
-from fastapi import APIRouter, Depends
 
 from sovrag.config import Settings
 from sovrag.ingest.files import document_id
 from sovrag.ingest.sync import ingest
-from sovrag.serve.auth import Tenant
-from sovrag.serve.collections import TenantCollections
-from sovrag.serve.context import ServerContext, get_ctx
+from sovrag.serve.apierror import APIError, scrub_paths
 from sovrag.serve.db import Database, now
-from sovrag.serve.errors import APIError, scrub_paths
 from sovrag.serve.metrics import Metrics
+from sovrag.serve.services.collections import TenantCollections
+from sovrag.serve.services.files import UploadedFiles
 from sovrag.store import SearchQuery
 
 log = logging.getLogger("sovrag.serve.jobs")
@@ -40,10 +38,12 @@ class JobAborted(Exception):
 
 
 class JobRunner:
-    def __init__(self, settings: Settings, db: Database, collections: TenantCollections, metrics: Metrics) -> None:
+    def __init__(self, settings: Settings, db: Database, collections: TenantCollections, files: UploadedFiles,
+                 metrics: Metrics) -> None:
         self.settings = settings
         self.db = db
         self.collections = collections
+        self.files = files
         self.metrics = metrics
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._abort = threading.Event()
@@ -129,9 +129,8 @@ class JobRunner:
         for source in report.added + report.updated + report.unchanged:
             self._describe(tenant_id, name, col, source)
         for source, why in report.failed:  # the upload stays listed, with why, until the tenant deletes it
-            self.db.run("UPDATE files SET error = ? WHERE tenant_id = ? AND collection = ? AND doc_id = ?",
-                        (scrub_paths(why.replace(str(Path(source).parent) + "/", "")), tenant_id, name,
-                         document_id(source)))
+            self.files.failed(tenant_id, name, document_id(source),
+                              scrub_paths(why.replace(str(Path(source).parent) + "/", "")))
         summary = {**report.summary(), "failures": [
             {"file": Path(src).name, "reason": scrub_paths(why.replace(str(Path(src).parent) + "/", ""))}
             for src, why in report.failed]}
@@ -144,8 +143,7 @@ class JobRunner:
         hits = col.store.search(SearchQuery("", probe), top_k=1, mode="dense", filters={"doc_id": doc_id})
         if hits:
             c = hits[0].chunk
-            self.db.run("UPDATE files SET title = ?, format = ?, error = '' WHERE tenant_id = ? AND collection = ? "
-                        "AND doc_id = ?", (c.title, str(c.metadata.get("format", "")), tenant_id, name, doc_id))
+            self.files.indexed(tenant_id, name, doc_id, c.title, str(c.metadata.get("format", "")))
 
     def _finish(self, job_id: str, state: str, report: dict[str, Any] | None = None, error: str = "") -> None:
         self.db.run("UPDATE jobs SET state = ?, report = ?, error = ?, finished = ? WHERE id = ?",
@@ -176,11 +174,3 @@ def view(row: dict[str, Any]) -> dict[str, Any]:
             "files_total": row["files_total"], "files_done": row["files_done"],
             "report": json.loads(row["report"] or "{}"), "error": row["error"] or None,
             "created": row["created"], "started": row["started"], "finished": row["finished"]}
-
-
-router = APIRouter(prefix="/v1", tags=["jobs"])
-
-
-@router.get("/jobs/{job_id}")
-def get_job(job_id: str, me: Tenant, ctx: Annotated[ServerContext, Depends(get_ctx)]) -> dict[str, Any]:
-    return ctx.jobs.get(me.tenant_id, job_id)

@@ -11,9 +11,9 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
-from sovrag.serve.errors import APIError
+from sovrag.serve.apierror import APIError
 
-UI_DIR = Path(__file__).resolve().parent / "ui"
+UI_DIR = Path(__file__).resolve().parent.parent / "ui"
 _TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
           ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
 #: Own scripts only; inline styles stay allowed for HTML reports shown in a sandboxed frame (which

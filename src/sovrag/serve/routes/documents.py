@@ -19,12 +19,11 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sovrag.ingest.loaders import SUPPORTED_EXTENSIONS
-from sovrag.serve.auth import Tenant
-from sovrag.serve.collections import public_doc_id
+from sovrag.serve.apierror import APIError
 from sovrag.serve.context import ServerContext, get_ctx
-from sovrag.serve.db import now
-from sovrag.serve.errors import APIError
+from sovrag.serve.routes.auth import Tenant
 from sovrag.serve.sanitize import neutralize
+from sovrag.serve.services.collections import public_doc_id
 
 router = APIRouter(prefix="/v1", tags=["documents"])
 Ctx = Annotated[ServerContext, Depends(get_ctx)]
@@ -138,9 +137,7 @@ async def upload_documents(name: str, request: Request, me: Tenant, ctx: Ctx) ->
                 if target.parent != folder.resolve():  # belt and braces: safe_name already forbids this
                     raise APIError(400, f"file name {stored!r}: not allowed", code="invalid_file_name")
                 _save(up, target)
-                ctx.db.run("INSERT OR REPLACE INTO files(tenant_id, collection, doc_id, name, bytes, uploaded) "
-                           "VALUES (?, ?, ?, ?, ?, ?)",
-                           (me.tenant_id, name, str(target), stored, target.stat().st_size, now()))
+                ctx.files.saved(me.tenant_id, name, target, stored)
                 paths.append(target)
             return paths
 
@@ -157,8 +154,7 @@ def _documents(ctx: ServerContext, tenant_id: int, name: str, raw: bool = False)
     failed, with the reason), so nothing stored for a tenant is ever invisible to it."""
     with ctx.collections.use(tenant_id, name) as col:
         states = col.store.documents()
-    rows = {r["doc_id"]: r for r in ctx.db.all("SELECT * FROM files WHERE tenant_id = ? AND collection = ?",
-                                                (tenant_id, name))}
+    rows = ctx.files.rows(tenant_id, name)
     busy = ctx.jobs.active(tenant_id, name)
     out = []
     for doc_id in sorted(set(states) | set(rows)):
@@ -203,8 +199,7 @@ def delete_document(name: str, document_id: str, me: Tenant, ctx: Ctx) -> dict[s
     with ctx.collections.use(me.tenant_id, name) as col:
         col.store.delete_document(doc["_doc_id"])
         col.store.flush()
-    ctx.db.run("DELETE FROM files WHERE tenant_id = ? AND collection = ? AND doc_id = ?",
-               (me.tenant_id, name, doc["_doc_id"]))
+    ctx.files.delete(me.tenant_id, name, doc["_doc_id"])
     folder = ctx.collections.files_dir(me.tenant_id, name).resolve()
     path = Path(doc["_doc_id"])
     if path.parent == folder:

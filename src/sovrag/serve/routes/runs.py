@@ -14,9 +14,9 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
 
 from sovrag import reports
-from sovrag.serve.auth import Tenant
+from sovrag.serve.apierror import APIError
 from sovrag.serve.context import ServerContext, get_ctx
-from sovrag.serve.errors import APIError
+from sovrag.serve.routes.auth import Tenant
 
 router = APIRouter(prefix="/v1", tags=["reports"])
 Ctx = Annotated[ServerContext, Depends(get_ctx)]

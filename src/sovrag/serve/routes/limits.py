@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import math
 
-from sovrag.serve.auth import Principal
+from sovrag.serve.apierror import APIError
 from sovrag.serve.context import ServerContext
-from sovrag.serve.errors import APIError
+from sovrag.serve.services.keys import Principal
 
 
 def token_count(embedder: object, text: str) -> int:

@@ -1,0 +1,111 @@
+"""Tenants and API keys (stored as sha256 hashes, shown once, revocable), and the per-key token buckets.
+
+A tenant key (`sk-sovrag-...`) authorises the /v1 routes for its tenant only; the admin key from
+SOVRAG_ADMIN_KEY authorises /admin. Keys are looked up by hash, so the database never holds a usable key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sovrag.serve.apierror import APIError
+from sovrag.serve.db import Database, now
+
+KEY_PREFIX = "sk-sovrag-"
+
+
+@dataclass(frozen=True)
+class Principal:
+    tenant_id: int
+    key_id: str
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class KeyStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def create_tenant(self, name: str) -> dict[str, Any]:
+        try:  # the UNIQUE constraint decides: two concurrent creates of one name get 201 and 409, never a 500
+            tid = self.db.run("INSERT INTO tenants(name, created) VALUES (?, ?)", (name, now()))
+        except sqlite3.IntegrityError as e:
+            raise APIError(409, f"tenant {name!r}: already exists", code="tenant_exists", param="name") from e
+        return self.tenant(tid)
+
+    def tenant(self, tenant_id: int) -> dict[str, Any]:
+        row = self.db.one("SELECT id, name, created FROM tenants WHERE id = ?", (tenant_id,))
+        if row is None:
+            raise APIError(404, f"tenant {tenant_id}: not found", code="tenant_not_found")
+        return row
+
+    def tenants(self) -> list[dict[str, Any]]:
+        return self.db.all(
+            "SELECT t.id, t.name, t.created, COUNT(k.id) AS active_keys FROM tenants t LEFT JOIN api_keys k "
+            "ON k.tenant_id = t.id AND k.revoked IS NULL GROUP BY t.id ORDER BY t.id")
+
+    def create_key(self, tenant_id: int, name: str = "", rate_limit_rpm: int | None = None) -> dict[str, Any]:
+        """A new key; the plaintext is in the result and nowhere else, ever."""
+        self.tenant(tenant_id)
+        key = KEY_PREFIX + secrets.token_urlsafe(32)
+        key_id = "key_" + secrets.token_hex(8)
+        self.db.run(
+            "INSERT INTO api_keys(id, tenant_id, key_hash, prefix, name, rate_limit_rpm, created) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (key_id, tenant_id, hash_key(key), key[: len(KEY_PREFIX) + 4], name, rate_limit_rpm, now()))
+        return {"id": key_id, "tenant_id": tenant_id, "name": name, "key": key, "rate_limit_rpm": rate_limit_rpm}
+
+    def revoke(self, key_id: str) -> None:
+        if not self.db.run("UPDATE api_keys SET revoked = ? WHERE id = ? AND revoked IS NULL", (now(), key_id)):
+            raise APIError(404, f"api key {key_id!r}: not found or already revoked", code="key_not_found")
+
+    def lookup(self, key: str) -> dict[str, Any] | None:
+        return self.db.one(
+            "SELECT id, tenant_id, rate_limit_rpm, revoked FROM api_keys WHERE key_hash = ?", (hash_key(key),))
+
+
+class RateLimiter:
+    """Token buckets per key: requests a minute, work (embedder tokens) a minute, failed sign-ins per client.
+
+    Each bucket refills continuously at its per-minute rate and holds at most one minute's worth, so bursts
+    up to the limit pass and a sustained rate above it waits."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def _level(self, bucket: str, per_minute: int, t: float) -> float:
+        tokens, last = self._buckets.get(bucket, (float(per_minute), t))
+        return min(float(per_minute), tokens + (t - last) * per_minute / 60.0)
+
+    def take(self, key_id: str, rpm: int, amount: float = 1.0, kind: str = "requests") -> float:
+        """0 when `amount` may be spent now (it is then spent), else the seconds until it may.
+
+        An amount larger than the whole bucket passes when the bucket is full and leaves it in debt, so
+        a request bigger than a minute's allowance is slow, not impossible."""
+        t = time.monotonic()
+        bucket = f"{kind}:{key_id}"
+        with self._lock:
+            tokens = self._level(bucket, rpm, t)
+            need = min(amount, float(rpm))
+            if tokens >= need:
+                self._buckets[bucket] = (tokens - amount, t)
+                return 0.0
+            self._buckets[bucket] = (tokens, t)
+            return (need - tokens) * 60.0 / rpm
+
+    def blocked(self, key_id: str, per_minute: int, kind: str) -> float:
+        """Seconds until the bucket holds one token again (0 = not blocked), without spending any."""
+        t = time.monotonic()
+        bucket = f"{kind}:{key_id}"
+        with self._lock:
+            tokens = self._level(bucket, per_minute, t)
+            return 0.0 if tokens >= 1.0 else (1.0 - tokens) * 60.0 / per_minute
