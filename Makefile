@@ -1,8 +1,9 @@
-# Everything installs into .venv in the repo root; nothing is installed system-wide.
+# Everything installs into .venv in the repo root; nothing is installed system-wide. sovrag's data (models,
+# collections) lives in its default data directory (~/.local/share/sovrag, or SOVRAG_DATA_DIR), the same one the
+# README's commands use.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-export SOVRAG_DATA_DIR ?= $(CURDIR)/.sovrag-data
 
 .PHONY: install dev demo test test-fast lint bench clean browser sysdeps
 

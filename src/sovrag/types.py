@@ -170,6 +170,24 @@ class Answer:
     #: the engine's own timings of the generation (llama.cpp: prompt_n, prompt_ms, predicted_n, predicted_ms)
     engine: dict[str, float] = field(default_factory=dict)
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Answer:
+        """The inverse of to_dict (a server's answer, rebuilt by the CLI to print it the same way)."""
+        sources = []
+        for s in d["sources"]:
+            c = s["chunk"]
+            chunk = Chunk(id=c["id"], doc_id=c["doc_id"], text=s["text"], source=c["source"], title=c["title"],
+                          index=0, page=c.get("page"), headings=tuple(c.get("headings") or ()))
+            sources.append(Source(s["number"], chunk, s["text"], s["relevance"]))
+        sentences = [AnswerSentence(s["text"], tuple(Citation(**c) for c in s["citations"]), s["supported"],
+                                    tuple(s.get("rejected", ()))) for s in d["sentences"]]
+        contradictions = [Contradiction(c["source_a"], c["claim_a"], tuple(c["values_a"]), c["source_b"], c["claim_b"],
+                                        tuple(c["values_b"])) for c in d.get("contradictions", [])]
+        return cls(d["question"], d["text"], sentences, sources, d["abstained"], d.get("abstain_reason", ""),
+                   contradictions, d.get("draft", ""), d.get("model", ""), d.get("prompt_tokens", 0),
+                   d.get("completion_tokens", 0), d.get("finish_reason", ""), dict(d.get("timings", {})),
+                   dict(d.get("engine", {})))
+
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
 

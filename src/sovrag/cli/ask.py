@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from sovrag.cli.common import err, fail, out, settings
+from sovrag.config import Settings
 from sovrag.errors import SovragError
+
+if TYPE_CHECKING:
+    from sovrag.types import Answer
 
 
 def search(
@@ -20,16 +25,28 @@ def search(
                                                       "(repeatable; same key = any of)")] = None,
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=1000)] = 5,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    tenant: Annotated[str | None, typer.Option(help="A server tenant's collection of this name")] = None,
 ) -> None:
     """Print the chunks that best match a question, ranked, with source and score."""
+    from sovrag.cli.remote import owner, store_collection
     from sovrag.collection import open_collection
     from sovrag.retrieve import parse_filters
     from sovrag.retrieve import search as run_search
+    from sovrag.types import Chunk, ScoredChunk
 
     try:
+        s = settings(ctx)
         filters = parse_filters(filter_ or [])
-        with open_collection(settings(ctx), collection) as col:
-            hits = run_search(col, question, top_k=top_k, mode=mode, filters=filters)  # type: ignore[arg-type]
+        server = owner(s)
+        if server is not None:  # the running server owns the data directory: it searches for us
+            rows = server.search({"collection": collection, "tenant": tenant, "query": question, "top_k": top_k,
+                                  "mode": mode, "filters": filters or None})
+            hits = [ScoredChunk(Chunk.from_payload(r.pop("id"), {k: v for k, v in r.items() if k not in
+                                                                 ("rank", "score")}), r["score"], r["rank"])
+                    for r in rows]
+        else:
+            with open_collection(s, store_collection(s, collection, tenant)) as col:
+                hits = run_search(col, question, top_k=top_k, mode=mode, filters=filters)  # type: ignore[arg-type]
     except SovragError as e:
         fail(e)
         return
@@ -68,43 +85,64 @@ def ask(
     filter_: Annotated[list[str] | None, typer.Option("--filter", help="key=value on chunk metadata")] = None,
     no_compress: Annotated[bool, typer.Option("--no-compress", help="Give the model whole chunks")] = False,
     max_tokens: Annotated[int, typer.Option(min=1, max=4096, help="Longest answer in tokens")] = 256,
+    tenant: Annotated[str | None, typer.Option(help="A server tenant's collection of this name")] = None,
 ) -> None:
     """Answer a question from a collection, citing the passages that support each sentence."""
-    from sovrag.answer import AnswerOptions, AnswerPipeline
-    from sovrag.collection import open_collection
-    from sovrag.generate import create_llm
     from sovrag.retrieve import parse_filters
     from sovrag.types import Answer
 
     s = settings(ctx)
+    answer: Answer | None = None
     try:
-        options = AnswerOptions(top_k=top_k, mode=mode, filters=parse_filters(filter_ or []),  # type: ignore[arg-type]
-                                compress=not no_compress, max_tokens=max_tokens)
-        with open_collection(s, collection) as col:
-            if col.store.count() == 0:
-                raise SovragError(f"collection {collection!r}: is empty; ingest documents into it first")
-            with err.status("loading the model…", spinner="dots"):
-                model = create_llm(s, llm)
-            pipeline = AnswerPipeline(col, model, options)
-            answer: Answer | None = None
-            if stream and not as_json:
-                for item in pipeline.stream(question):
-                    if isinstance(item, Answer):
-                        answer = item
-                    else:
-                        out.print(item, end="", highlight=False, soft_wrap=True)
-                out.print()
-            else:
-                with err.status("retrieving and generating…", spinner="dots"):
-                    answer = pipeline.answer(question)
+        request = {"collection": collection, "tenant": tenant, "question": question, "top_k": top_k, "mode": mode,
+                   "filters": parse_filters(filter_ or []) or None, "compress": not no_compress,
+                   "max_tokens": max_tokens}
+        items = _journey(s, request, llm)
+        if stream and not as_json:
+            for item in items:
+                if isinstance(item, Answer):
+                    answer = item
+                else:
+                    out.print(item, end="", highlight=False, soft_wrap=True)
+            out.print()
+        else:
+            with err.status("retrieving and generating…", spinner="dots"):
+                *_, answer = items  # type: ignore[assignment]
     except SovragError as e:
         fail(e)
         return
-    assert answer is not None
+    assert isinstance(answer, Answer)
     if as_json:
         out.print_json(json.dumps(answer.to_dict()))
         return
     _print_answer(answer, streamed=stream)
+
+
+def _journey(s: Settings, request: dict[str, Any], llm: str | None) -> Iterator[str | Answer]:
+    """The question journey's items (text deltas, then the Answer): through the server that owns the data
+    directory when one runs, else here."""
+    from sovrag.answer import AnswerOptions, AnswerPipeline
+    from sovrag.cli.remote import owner, store_collection
+    from sovrag.collection import open_collection
+    from sovrag.generate import create_llm
+    from sovrag.types import Answer
+
+    server = owner(s)
+    if server is not None:
+        if llm:
+            raise SovragError(f"--llm {llm}: the server (process {server.pid}) that owns this data directory answers "
+                              "with its own model; stop it to use another one here")
+        for item in server.ask(request):
+            yield item["delta"] if "delta" in item else Answer.from_dict(item["answer"])
+        return
+    options = AnswerOptions(top_k=request["top_k"], mode=request["mode"], filters=request["filters"],
+                            compress=request["compress"], max_tokens=request["max_tokens"])
+    with open_collection(s, store_collection(s, request["collection"], request["tenant"])) as col:
+        if col.store.count() == 0:
+            raise SovragError(f"collection {request['collection']!r}: is empty; ingest documents into it first")
+        with err.status("loading the model…", spinner="dots"):
+            model = create_llm(s, llm)
+        yield from AnswerPipeline(col, model, options).stream(request["question"])
 
 
 def _print_answer(answer: object, streamed: bool) -> None:

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from sovrag.cli.common import err, fail, out, settings
+from sovrag.config import Settings
 from sovrag.errors import SovragError
+
+if TYPE_CHECKING:
+    from sovrag.ingest.sync import IngestReport
 
 
 def ingest(
@@ -27,26 +31,49 @@ def ingest(
     chunk_tokens: Annotated[int | None, typer.Option(help="Max tokens per chunk")] = None,
     document_max_tokens: Annotated[int | None, typer.Option(help="Context size for document mode")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+    tenant: Annotated[str | None, typer.Option(help="A server tenant's collection of this name")] = None,
 ) -> None:
     """Ingest documents: only new and changed files are (re)indexed. Exit 3 if some files failed."""
-    from sovrag.collection import open_collection
-    from sovrag.ingest.sync import ingest as run_ingest
+    from sovrag.cli.remote import owner, store_collection
+    from sovrag.ingest.sync import IngestReport
 
     try:
         s = settings(ctx).with_overrides(chunk_mode=chunk_mode, chunk_tokens=chunk_tokens,
                                           document_max_tokens=document_max_tokens)
-        with open_collection(s, collection, create=True) as col:
-            with Progress(TextColumn("[bold]ingest[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
-                          TimeElapsedColumn(), console=err, transient=True, disable=as_json) as bar:
-                task = bar.add_task("", total=None)
-
-                def progress(path: str, status: str) -> None:
-                    bar.update(task, advance=1, description=f"{status}: {Path(path).name}")
-
-                report = run_ingest(s, col, paths, include or (), exclude or (), sync, progress)
+        server = owner(s)
+        if server is not None:  # the running server owns the data directory: it ingests for us
+            with err.status(f"ingesting through the server (process {server.pid})…", spinner="dots"):
+                report = IngestReport.from_dict(server.ingest({
+                    "paths": [str(p) for p in paths], "collection": collection, "tenant": tenant,
+                    "include": include or [], "exclude": exclude or [], "sync": sync, "chunk_mode": chunk_mode,
+                    "chunk_tokens": chunk_tokens, "document_max_tokens": document_max_tokens}))
+        else:
+            report = _ingest_here(s, store_collection(s, collection, tenant), paths, include or [], exclude or [],
+                                  sync, quiet=as_json)
     except SovragError as e:
         fail(e)
         return
+    _print_report(report, collection, as_json)
+
+
+def _ingest_here(s: Settings, name: str, paths: list[Path], include: list[str], exclude: list[str], sync: bool,
+                 quiet: bool) -> IngestReport:
+    """The ingest itself, in this process, with a progress bar."""
+    from sovrag.collection import open_collection
+    from sovrag.ingest.sync import ingest as run_ingest
+
+    with open_collection(s, name, create=True) as col:
+        with Progress(TextColumn("[bold]ingest[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=err, transient=True, disable=quiet) as bar:
+            task = bar.add_task("", total=None)
+
+            def progress(path: str, status: str) -> None:
+                bar.update(task, advance=1, description=f"{status}: {Path(path).name}")
+
+            return run_ingest(s, col, paths, include, exclude, sync, progress)
+
+
+def _print_report(report: IngestReport, collection: str, as_json: bool) -> None:
     if as_json:
         out.print_json(json.dumps({**report.summary(), "failures": [
             {"source": src, "reason": why} for src, why in report.failed], "skipped_files": [

@@ -5,13 +5,31 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from sovrag.cli.common import fail, settings
 from sovrag.config import load_settings
 from sovrag.errors import SovragError
+
+if TYPE_CHECKING:
+    from sovrag.serve.owner import DataDirOwner
+
+
+def _owned_server(cfg: Any, owner: DataDirOwner) -> Any:
+    """uvicorn's Server, releasing the data directory as its shutdown ends: uvicorn re-raises SIGTERM after
+    shutting down, so code after run() never sees a signalled exit."""
+    import uvicorn
+
+    class OwnedServer(uvicorn.Server):
+        async def shutdown(self, sockets: Any = None) -> None:
+            try:
+                await super().shutdown(sockets)
+            finally:
+                owner.release()
+
+    return OwnedServer(cfg)
 
 
 def serve(
@@ -25,10 +43,10 @@ def serve(
 ) -> None:
     """Serve the OpenAI-compatible RAG API and the web UI (needs SOVRAG_ADMIN_KEY; limits from the settings
     file's serve table or SOVRAG_SERVE_*)."""
-    import uvicorn
 
     from sovrag.serve import create_app
     from sovrag.serve.metrics import JsonFormatter, ThrottleFilter
+    from sovrag.serve.owner import DataDirOwner
     from sovrag.serve.protocol import raise_fd_limit, uvicorn_config
 
     handler = logging.StreamHandler(sys.stderr)
@@ -46,10 +64,19 @@ def serve(
             s = settings(ctx).with_overrides(llm=llm)
         opts = ServerOptions.from_env(config or ctx.meta["config_file"])
         application = create_app(s, options=opts)
+        owner = DataDirOwner.acquire(s.data_dir, url=f"http://{host}:{port}")  # one server per data directory
     except SovragError as e:
         fail(e)
         return
-    raise_fd_limit()
-    server = uvicorn.Server(uvicorn_config(application, host, port, opts, log_level=log_level.lower(),
-                                           access_log=False, log_config=None, timeout_graceful_shutdown=60))
-    server.run()
+    try:
+        raise_fd_limit()
+        cfg = uvicorn_config(application, host, port, opts, log_level=log_level.lower(), access_log=False,
+                             log_config=None, timeout_graceful_shutdown=60)
+        try:
+            tcp = cfg.bind_socket()
+        except SystemExit:  # uvicorn exits when the address is taken; say so as sovrag does
+            fail(SovragError(f"--host {host} --port {port}: cannot listen there (in use, or not allowed)"))
+            return
+        _owned_server(cfg, owner).run(sockets=[tcp, owner.sock])  # TCP for clients, the Unix socket for the owner
+    finally:
+        owner.release()

@@ -29,6 +29,8 @@ from sovrag.types import Document
 log = logging.getLogger(__name__)
 
 _MB = 1024 * 1024
+#: Seconds a new parse worker may take to import the parsers (a loaded machine is slow to start Python).
+STARTUP_TIMEOUT_S = 60.0
 
 
 def _serve(memory_bytes: int) -> None:
@@ -42,6 +44,8 @@ def _serve(memory_bytes: int) -> None:
 
     if memory_bytes > 0:
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    proto_out.write(pickle.dumps(("ready",)))  # the parent's per-file clock starts after this, not at spawn
+    proto_out.flush()
     while True:
         try:
             path, data, max_bytes, max_unpacked = pickle.load(proto_in)
@@ -90,11 +94,23 @@ class ParseWorker:
         self._proc: subprocess.Popen[bytes] | None = None
 
     def _start(self) -> subprocess.Popen[bytes]:
-        self._proc = subprocess.Popen(
+        """A fresh child, once it has imported the parsers and is ready for its first file."""
+        proc = subprocess.Popen(
             [sys.executable, "-m", "sovrag.ingest.isolate", str(self.memory_bytes)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True,
         )
-        return self._proc
+        self._proc = proc
+        assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], STARTUP_TIMEOUT_S)
+        try:
+            if not ready or pickle.load(proc.stdout) != ("ready",):
+                raise EOFError
+        except (EOFError, OSError, pickle.UnpicklingError):
+            code = proc.poll()
+            self._kill()
+            raise LoadError("parser", f"the parse worker did not start (exit code {code}); is "
+                            f"parse_memory_mb ({self.memory_bytes / _MB:.0f}) too small to load the parsers?") from None
+        return proc
 
     def _kill(self) -> None:
         proc, self._proc = self._proc, None
@@ -111,7 +127,10 @@ class ParseWorker:
             proc = self._proc if self._proc is not None and self._proc.poll() is None else None
             if proc is None:
                 self._kill()
-                proc = self._start()
+                try:
+                    proc = self._start()
+                except LoadError as e:
+                    raise LoadError(src, e.reason) from None
             assert proc.stdin is not None and proc.stdout is not None
             try:
                 pickle.dump((str(path), data, max_bytes, max_unpacked), proc.stdin,

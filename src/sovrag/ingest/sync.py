@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -56,6 +57,19 @@ class IngestReport:
             "chunks": self.chunks_written,
             "chunks_deleted": self.chunks_deleted, "seconds": round(self.seconds, 2),
         }
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every list and count, as JSON (what a server hands the CLI, which rebuilds it with from_dict)."""
+        return {"added": self.added, "updated": self.updated, "unchanged": self.unchanged, "deleted": self.deleted,
+                "failed": [list(f) for f in self.failed], "skipped": [list(f) for f in self.skipped],
+                "chunks_written": self.chunks_written, "chunks_deleted": self.chunks_deleted, "seconds": self.seconds}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> IngestReport:
+        return cls(added=list(d["added"]), updated=list(d["updated"]), unchanged=list(d["unchanged"]),
+                   deleted=list(d["deleted"]), failed=[(a, b) for a, b in d["failed"]],
+                   skipped=[(a, b) for a, b in d["skipped"]], chunks_written=int(d["chunks_written"]),
+                   chunks_deleted=int(d["chunks_deleted"]), seconds=float(d["seconds"]))
 
 
 def fingerprint(settings: Settings, embedder_name: str) -> str:

@@ -27,7 +27,7 @@ from sovrag.serve.db import Database
 from sovrag.serve.errors import install_error_handlers
 from sovrag.serve.metrics import Metrics, RequestMiddleware
 from sovrag.serve.options import ServerOptions
-from sovrag.serve.routes import auth, collections, documents, jobs, openai, runs, webui
+from sovrag.serve.routes import auth, collections, documents, jobs, local, openai, runs, webui
 from sovrag.serve.services.collections import TenantCollections
 from sovrag.serve.services.files import UploadedFiles
 from sovrag.serve.services.jobs import JobRunner
@@ -71,7 +71,7 @@ def create_app(settings: Settings, llm: LLM | None = None, options: ServerOption
                   description="Self-hosted RAG with an OpenAI-compatible API. Chat with `model: rag:<collection>` "
                   "for grounded, cited answers; authenticate with `Authorization: Bearer <tenant key>`.")
     install_error_handlers(app)
-    for router in (auth.admin_router, openai.router, collections.router, documents.router, jobs.router,
+    for router in (auth.admin_router, local.router, openai.router, collections.router, documents.router, jobs.router,
                    runs.router, webui.router):
         app.include_router(router)
 

@@ -98,8 +98,18 @@ class TenantCollections:
     @contextmanager
     def use(self, tenant_id: int, name: str) -> Iterator[Collection]:
         """The open collection, guaranteed not to be closed or dropped until the block ends."""
-        internal = self.internal(tenant_id, name)
+        with self.use_store(self.internal(tenant_id, name), display=name) as col:
+            yield col
+
+    @contextmanager
+    def use_store(self, internal: str, display: str | None = None, create: bool = False) -> Iterator[Collection]:
+        """Any collection by its store name (a tenant's, or a CLI collection for the data directory's owner),
+        through the same shared cache of open handles; `create` makes a missing one."""
+        name = display or internal
         with self._lock:
+            if create and internal not in self._open and not self.backend.exists(internal):
+                check_collection_name(internal)
+                self._open[internal] = open_collection(self.settings, internal, create=True)
             col = self._open_locked(internal, name)
             self._users[internal] = self._users.get(internal, 0) + 1
         try:
@@ -113,7 +123,20 @@ class TenantCollections:
 
     def drop(self, tenant_id: int, name: str, wait_s: float = 30.0) -> None:
         """Delete the collection once the requests using it are done; new requests already get 404."""
-        internal = self.internal(tenant_id, name)
+        self.drop_store(self.internal(tenant_id, name), name, wait_s)
+        shutil.rmtree(self.files_dir(tenant_id, name), ignore_errors=True)
+
+    def all_stores(self) -> list[tuple[str, dict[str, Any], int]]:
+        """(store name, meta, chunk count) of every collection in the data directory."""
+        out = []
+        for internal in self.backend.list():
+            with self.use_store(internal) as col:
+                out.append((internal, self.backend.meta(internal), col.store.count()))
+        return out
+
+    def drop_store(self, internal: str, display: str | None = None, wait_s: float = 30.0) -> None:
+        """Delete any collection by its store name once unused (also the owner's `collections delete`)."""
+        name = display or internal
         with self._lock:
             if internal in self._dropping or not self.backend.exists(internal):
                 raise APIError(404, f"collection {name!r}: not found", code="collection_not_found")
@@ -128,7 +151,6 @@ class TenantCollections:
                 self.backend.drop(internal)
             finally:
                 self._dropping.discard(internal)
-        shutil.rmtree(self.files_dir(tenant_id, name), ignore_errors=True)
 
     def describe(self, tenant_id: int, name: str) -> dict[str, Any]:
         with self.use(tenant_id, name) as col:
