@@ -48,10 +48,10 @@ def build_index(settings, name: str, passages: list[D.Passage]):
     for start in range(0, len(passages), 512):
         batch = passages[start : start + 512]
         chunks = [Chunk(p.id, p.id, p.text, f"{p.corpus}:{p.id}", p.title, 0,
-                        metadata={"corpus": p.corpus, "version": "1", "chunk_count": 1}) for p in batch]
+                        metadata={"corpus": p.corpus}, version="1", chunk_count=1) for p in batch]
         col.store.upsert(chunks, vectors[start : start + len(batch)])
     col.store.flush()
-    col.store.optimize()  # type: ignore[attr-defined]
+    col.store.optimize()
     return col
 
 

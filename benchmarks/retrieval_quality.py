@@ -60,7 +60,7 @@ def build(backend, name: str, ds: data.Dataset, vectors: np.ndarray, batch: int)
         part = ds.passages[start : start + batch]
         chunks = [
             Chunk(id=p.id, doc_id=p.id, text=p.text, source=p.corpus, title=p.title, index=0,
-                  metadata={"corpus": p.corpus, "version": "1", "chunk_count": 1})
+                  metadata={"corpus": p.corpus}, version="1", chunk_count=1)
             for p in part
         ]
         store.upsert(chunks, vectors[start : start + len(part)])

@@ -116,6 +116,15 @@ def test_openai_embedder_against_live_host(host, embedder):
     assert client.dim == embedder.dim and h.requests == 2
 
 
+def test_a_remote_embedder_budgets_tokens_with_the_bundled_tokenizer(embedder, settings):
+    from sovrag.embed import create_embedder
+
+    remote = create_embedder(settings, "openai://127.0.0.1:9/v1?model=e")  # never contacted: counting is local
+    text = "New employees get 25 vacation days per year."
+    assert remote.count_tokens(text) == embedder.count_tokens(text) > 5
+    assert OpenAIEmbedder("http://127.0.0.1:9/v1", "m").count_tokens("x" * 400) == 101  # no tokenizer: ~4 bytes
+
+
 def test_openai_embedder_retries_then_fails_clearly(host):
     h, url = host
     client = OpenAIEmbedder(url, "minilm", api_key="k1", retries=2, backoff=0.01)

@@ -73,7 +73,7 @@ def test_ingest_then_reingest_unchanged_writes_nothing(settings, tmp_path):
         top = hits[0].chunk
         assert "25 vacation days" in top.text
         assert top.source == str(root / "handbook.md") and top.title == "Handbook"
-        assert top.headings[-1] == "Vacation" and top.metadata["format"] == "markdown"
+        assert top.headings[-1] == "Vacation" and top.format == "markdown"
 
 
 def test_changed_file_replaces_exactly_its_chunks(settings, tmp_path):

@@ -29,7 +29,7 @@ def cols(tmp_path: Path):
 def _fill(col, texts: list[str]) -> None:
     vecs = col.embedder.embed(texts)
     chunks = [Chunk(id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"a/{i}")), doc_id="/d/a.md", text=t, source="/d/a.md",
-                    title="A", index=i, metadata={"version": "v1", "chunk_count": len(texts)})
+                    title="A", index=i, version="v1", chunk_count=len(texts))
               for i, t in enumerate(texts)]
     col.store.upsert(chunks, vecs)
     col.store.flush()

@@ -45,7 +45,7 @@ def make_chunks(doc: str, version: str = "v1", extra: dict | None = None) -> lis
             index=i,
             page=i + 1,
             headings=("Top", doc),
-            metadata={"version": version, "chunk_count": len(texts), "format": "markdown", **(extra or {})},
+            version=version, chunk_count=len(texts), format="markdown", metadata={**(extra or {})},
         )
         for i, t in enumerate(texts)
     ]
@@ -163,7 +163,7 @@ def test_dense_bm25_hybrid_search(backend_factory, embedder):
         assert all(a.score >= b.score for a, b in zip(hits, hits[1:], strict=False))
         top = hits[0].chunk
         assert top.doc_id == "cooking" and top.page == 2 and top.headings == ("Top", "cooking")
-        assert top.source == "/docs/cooking.md" and top.metadata["format"] == "markdown"
+        assert top.source == "/docs/cooking.md" and top.format == "markdown"
     # BM25 finds exact rare terms that a small dense model may miss; dense finds paraphrases.
     hits = store.search(SearchQuery("Etna", None), top_k=2, mode="bm25")
     assert hits[0].chunk.doc_id == "volcano"
@@ -185,6 +185,18 @@ def test_search_filters(backend_factory, embedder):
         hits = store.search(SearchQuery(q, qv), top_k=8, mode="dense", filters={"source": ["/docs/cooking.md",
                                                                                            "/docs/football.md"]})
         assert {h.chunk.doc_id for h in hits} == {"cooking", "football"}
+
+
+def test_chunks_by_filter_without_a_query(backend_factory, embedder):
+    store = _filled(backend_factory(), embedder)
+    cooking = store.chunks({"doc_id": "cooking"})
+    assert [c.doc_id for c in cooking] == ["cooking"] * 2 and [c.index for c in cooking] == [0, 1]
+    assert cooking[0].text.startswith("Bechamel") or cooking[1].text.startswith("Bechamel")
+    assert len(store.chunks()) == store.count() and len(store.chunks(limit=3)) == 3
+    assert store.chunks({"doc_id": "nothing"}) == []
+    store.optimize()  # builds the indexes (or nothing, where the engine does it itself); search still works
+    q = "What is bechamel sauce made from?"
+    assert store.search(SearchQuery(q, embedder.embed([q])[0]), top_k=1)[0].chunk.doc_id == "cooking"
 
 
 def test_search_rejects_bad_queries(backend_factory, embedder):

@@ -52,10 +52,6 @@ class Settings:
     def models_dir(self) -> Path:
         return self.data_dir / "models"
 
-    @property
-    def collections_dir(self) -> Path:
-        return self.data_dir / "collections"
-
     def with_overrides(self, **overrides: Any) -> Settings:
         """A copy with the given non-None values applied (None means: flag not given)."""
         return _coerce(replace(self, **{k: v for k, v in overrides.items() if v is not None}))

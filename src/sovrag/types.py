@@ -45,11 +45,19 @@ class Chunk:
     page: int | None = None
     headings: tuple[str, ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: What incremental sync keys on: the document version (content hash) this chunk belongs to, and how many
+    #: chunks that version has (a version is complete when all are stored).
+    version: str = ""
+    chunk_count: int = 0
+    format: str = ""  # the source file's format (pdf, docx, html, markdown, rst, text)
 
     def payload(self) -> dict[str, Any]:
         """The stored payload: everything needed to cite the chunk without the original file."""
         return {
             **self.metadata,
+            "version": self.version,
+            "chunk_count": self.chunk_count,
+            "format": self.format,
             "doc_id": self.doc_id,
             "text": self.text,
             "source": self.source,
@@ -70,6 +78,9 @@ class Chunk:
             "index": p.pop("chunk_index", 0),
             "page": p.pop("page", None),
             "headings": tuple(p.pop("headings", None) or ()),
+            "version": str(p.pop("version", "") or ""),
+            "chunk_count": int(p.pop("chunk_count", 0) or 0),
+            "format": str(p.pop("format", "") or ""),
         }
         return cls(id=str(point_id), metadata=p, **known)
 

@@ -12,11 +12,8 @@ import random
 import re
 from pathlib import Path
 
-import numpy as np
-
 from sovrag.collection import Collection
 from sovrag.errors import BenchError
-from sovrag.store import SearchQuery
 from sovrag.types import Chunk
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
@@ -57,13 +54,10 @@ def sample_chunks(col: Collection, n: int, seed: int = 0) -> list[Chunk]:
         raise BenchError(f"collection {col.name!r}: is empty; ingest documents into it first")
     rng = random.Random(seed)
     rng.shuffle(docs)
-    vec = np.random.default_rng(seed).standard_normal(col.store.dim).astype(np.float32)
-    vec /= np.linalg.norm(vec)
     per_doc = max(1, -(-n // len(docs)))  # ceil: enough per document to reach n when documents are few
     chunks: list[Chunk] = []
     for doc_id in docs:
-        hits = col.store.search(SearchQuery("", vec), top_k=50, mode="dense", filters={"doc_id": doc_id})
-        found = sorted((h.chunk for h in hits), key=lambda c: c.index)
+        found = col.store.chunks({"doc_id": doc_id}, limit=50)
         chunks.extend(rng.sample(found, min(per_doc, len(found))))
         if len(chunks) >= n:
             break

@@ -55,5 +55,11 @@ def _build(settings: Settings, spec: str) -> Embedder:
     if scheme in OPENAI_SCHEMES:
         base, model = parse_openai_spec(spec, "embedder")
         key = os.environ.get("SOVRAG_EMBED_API_KEY") or os.environ.get("OPENAI_API_KEY")
-        return OpenAIEmbedder(base, model, api_key=key, batch_size=settings.embed_batch_size)
+        # Chunk budgets need a tokenizer; the host's is unknown, so the bundled embedder's (loaded on first use)
+        # stands in, as it always has for chunking.
+        def bundled_count(text: str) -> int:
+            return create_embedder(settings, "onnx:minilm-l6-v2").count_tokens(text)
+
+        return OpenAIEmbedder(base, model, api_key=key, batch_size=settings.embed_batch_size,
+                              count_tokens=bundled_count)
     raise ConfigError(f"embedder {spec!r}: unknown kind {scheme!r} (expected onnx:... or openai://...)")

@@ -20,6 +20,10 @@ class Embedder(Protocol):
         """Shape (len(texts), dim), float32, each row of unit length."""
         ...
 
+    def count_tokens(self, text: str) -> int:
+        """Tokens of `text` as the chunker and the server's limits budget them (no special tokens)."""
+        ...
+
 
 def normalize(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import httpx
 import numpy as np
@@ -22,7 +22,11 @@ class OpenAIEmbedder:
         timeout: float = 60.0,
         retries: int = 3,
         backoff: float = 0.5,
+        count_tokens: Callable[[str], int] | None = None,
     ) -> None:
+        """`count_tokens`: a local tokenizer to budget text with (a host does not say how it tokenizes);
+        without one, about four bytes a token."""
+        self._count = count_tokens
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.name = f"openai:{model}"
@@ -32,6 +36,9 @@ class OpenAIEmbedder:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.client = httpx.Client(timeout=timeout, headers=headers)
         self._dim: int | None = None
+
+    def count_tokens(self, text: str) -> int:
+        return self._count(text) if self._count is not None else len(text.encode()) // 4 + 1
 
     @property
     def dim(self) -> int:

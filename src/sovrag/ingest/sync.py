@@ -100,7 +100,7 @@ class Ingestor:
         self.col = collection
         self.progress = progress or (lambda path, status: None)
         self.fp = fingerprint(settings, collection.embedder.name)
-        self.count_tokens = _token_counter(collection.embedder, settings)
+        self.count_tokens = collection.embedder.count_tokens
         self.max_bytes = int(settings.max_file_mb * 1024 * 1024)
         self.max_unpacked = int(settings.max_unpacked_mb * 1024 * 1024)
         self.parser = isolate.worker(settings.parse_memory_mb, settings.parse_timeout_s)
@@ -158,8 +158,8 @@ class Ingestor:
             self.report.failed.append((source, reason))
             self.progress(source, "failed")
             return
-        extra = {"version": version, "chunk_count": len(chunks), "format": doc.format, **doc.metadata}
-        chunks = [replace(c, metadata={**c.metadata, **extra}) for c in chunks]
+        chunks = [replace(c, version=version, chunk_count=len(chunks), format=doc.format,
+                          metadata={**c.metadata, **doc.metadata}) for c in chunks]
         replaced = sum(n for v, n in current.versions.items() if v != version) if current else 0
         self._batch.append(_Pending(doc_id, version, chunks, current is None, replaced))
         if sum(len(p.chunks) for p in self._batch) >= WRITE_BATCH:
@@ -208,17 +208,6 @@ class Ingestor:
                 self.report.deleted.append(doc_id)
                 self.report.chunks_deleted += sum(doc_state.versions.values())
                 self.progress(doc_id, "deleted")
-
-
-def _token_counter(embedder: object, settings: Settings) -> Callable[[str], int]:
-    """Count tokens with the embedder's own tokenizer; a remote embedder borrows the bundled one."""
-    count = getattr(embedder, "count_tokens", None)
-    if callable(count):
-        return count
-    from sovrag.embed import create_embedder
-
-    local = create_embedder(settings, "onnx:minilm-l6-v2")
-    return local.count_tokens  # type: ignore[attr-defined]
 
 
 def ingest(settings: Settings, collection: Collection, paths: Sequence[Path], include: Sequence[str] = (),

@@ -79,6 +79,16 @@ class Store(Protocol):
 
     def documents(self) -> dict[str, DocumentState]: ...
 
+    def chunks(self, filters: Filters | None = None, limit: int = 1000) -> list[Chunk]:
+        """Up to `limit` stored chunks matching `filters`, without ranking (a document's chunks, a sample),
+        sorted by document and index."""
+        ...
+
+    def optimize(self) -> None:
+        """Build the search indexes now rather than on the first large search (a no-op where the engine
+        builds them itself)."""
+        ...
+
     def search(
         self, query: SearchQuery, top_k: int = 10, mode: SearchMode = "hybrid", filters: Filters | None = None
     ) -> list[ScoredChunk]: ...

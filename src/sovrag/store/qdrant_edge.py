@@ -119,6 +119,18 @@ class EdgeStore:
             if offset is None:
                 return aggregate_documents(rows)
 
+    def chunks(self, filters: Filters | None = None, limit: int = 1000) -> list[Chunk]:
+        out: list[Chunk] = []
+        offset = None
+        flt = to_filter(filters)
+        while len(out) < limit:
+            recs, offset = self.shard.scroll(qe.ScrollRequest(offset=offset, limit=min(_SCROLL_PAGE, limit - len(out)),
+                                                              filter=flt, with_payload=True))
+            out.extend(Chunk.from_payload(str(r.id), r.payload or {}) for r in recs)
+            if offset is None:
+                break
+        return sorted(out, key=lambda c: (c.doc_id, c.index))
+
     def search(
         self, query: SearchQuery, top_k: int = 10, mode: SearchMode = "hybrid", filters: Filters | None = None
     ) -> list[ScoredChunk]:

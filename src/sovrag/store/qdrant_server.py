@@ -116,6 +116,23 @@ class QdrantServerStore:
             if offset is None:
                 return aggregate_documents(rows)
 
+    def chunks(self, filters: Filters | None = None, limit: int = 1000) -> list[Chunk]:
+        out: list[Chunk] = []
+        offset = None
+        flt = to_filter(filters)
+        while len(out) < limit:
+            recs, offset = self._call(
+                "scroll", self.client.scroll, collection_name=self.name, limit=min(_SCROLL_PAGE, limit - len(out)),
+                offset=offset, scroll_filter=flt, with_payload=True, with_vectors=False,
+            )
+            out.extend(Chunk.from_payload(str(r.id), r.payload or {}) for r in recs)
+            if offset is None:
+                break
+        return sorted(out, key=lambda c: (c.doc_id, c.index))
+
+    def optimize(self) -> None:
+        """A Qdrant server indexes in the background by itself: nothing to do."""
+
     def search(
         self, query: SearchQuery, top_k: int = 10, mode: SearchMode = "hybrid", filters: Filters | None = None
     ) -> list[ScoredChunk]:

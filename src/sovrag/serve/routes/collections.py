@@ -23,7 +23,7 @@ from sovrag.types import Chunk
 def chunk_view(chunk: Chunk, raw: bool = False) -> dict[str, Any]:
     """A chunk as clients see it: file name instead of the server path, opaque document id, and active markup
     in its text and title neutralised unless `raw` (see sovrag.serve.sanitize)."""
-    meta = {k: v for k, v in chunk.metadata.items() if k not in ("version", "chunk_count")}
+    meta = {**chunk.metadata, "format": chunk.format}
     clean = (lambda t: t) if raw else neutralize
     return {"id": chunk.id, "document_id": public_doc_id(chunk.doc_id), "source": Path(chunk.source).name,
             "title": clean(chunk.title), "page": chunk.page, "headings": [clean(h) for h in chunk.headings],

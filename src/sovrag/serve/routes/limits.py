@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import math
 
+from sovrag.embed import Embedder
 from sovrag.serve.apierror import APIError
 from sovrag.serve.context import ServerContext
 from sovrag.serve.services.keys import Principal
 
 
-def token_count(embedder: object, text: str) -> int:
-    """Tokens of `text` for the embedder (a remote one without a tokenizer: about 4 bytes a token)."""
-    count = getattr(embedder, "count_tokens", None)
-    return int(count(text)) if callable(count) else len(text.encode()) // 4 + 1
+def token_count(embedder: Embedder, text: str) -> int:
+    """Tokens of `text` for the embedder."""
+    return int(embedder.count_tokens(text))
 
 
 def charge_work(ctx: ServerContext, me: Principal, tokens: int) -> None:
@@ -30,7 +30,7 @@ def charge_work(ctx: ServerContext, me: Principal, tokens: int) -> None:
                        code="rate_limit_exceeded", headers={"Retry-After": str(math.ceil(wait))})
 
 
-def check_query(ctx: ServerContext, me: Principal, embedder: object, text: str, param: str) -> int:
+def check_query(ctx: ServerContext, me: Principal, embedder: Embedder, text: str, param: str) -> int:
     """Refuse a search query or question over `search_max_query_tokens` (413), else charge it; its tokens."""
     n = token_count(embedder, text)
     limit = ctx.options.search_max_query_tokens

@@ -16,8 +16,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from sovrag.config import Settings
 from sovrag.ingest.files import document_id
 from sovrag.ingest.sync import ingest
@@ -26,7 +24,6 @@ from sovrag.serve.db import Database, now
 from sovrag.serve.metrics import Metrics
 from sovrag.serve.services.collections import TenantCollections
 from sovrag.serve.services.files import UploadedFiles
-from sovrag.store import SearchQuery
 
 log = logging.getLogger("sovrag.serve.jobs")
 
@@ -139,11 +136,10 @@ class JobRunner:
     def _describe(self, tenant_id: int, name: str, col: Any, source: str) -> None:
         """Record a document's title and format, read back from one of its stored chunks."""
         doc_id = document_id(source)
-        probe = np.full(col.store.dim, 1.0 / np.sqrt(col.store.dim), dtype=np.float32)
-        hits = col.store.search(SearchQuery("", probe), top_k=1, mode="dense", filters={"doc_id": doc_id})
-        if hits:
-            c = hits[0].chunk
-            self.files.indexed(tenant_id, name, doc_id, c.title, str(c.metadata.get("format", "")))
+        found = col.store.chunks({"doc_id": doc_id}, limit=1)
+        if found:
+            c = found[0]
+            self.files.indexed(tenant_id, name, doc_id, c.title, c.format)
 
     def _finish(self, job_id: str, state: str, report: dict[str, Any] | None = None, error: str = "") -> None:
         self.db.run("UPDATE jobs SET state = ?, report = ?, error = ?, finished = ? WHERE id = ?",
