@@ -141,3 +141,26 @@ def test_tenant_collections_are_reached_with_tenant_from_the_cli(data: Path) -> 
         _stop(proc)
     direct = cli(data, "search", "When does Orion ship?", "-c", "docs", "--tenant", "acme", "--json")
     assert direct.returncode == 0 and direct.stdout == through.stdout
+
+
+def test_eval_goes_through_the_server_and_bench_refuses_beside_it(data: Path) -> None:
+    assert cli(data, "ingest", "examples/docs", "-c", "ex").returncode == 0
+    port = _port()
+    proc = _start(data, port)
+    try:
+        through = cli(data, "eval", "examples/eval.jsonl", "-c", "ex", "--judge", "none", "--limit", "2",
+                      "--max-tokens", "32", "--json")
+        assert through.returncode == 0, through.stderr
+        run = json.loads(through.stdout)
+        assert run["summary"]["hit_rate@10"]["scored"] == 2 and Path(run["report"]).is_file()
+        assert (data / "reports" / run["run"]).is_dir()  # saved where a CLI run saves it: listed by the UI too
+        bench = cli(data, "bench", "-c", "ex")
+        assert bench.returncode == 1 and "owns data directory" in bench.stderr.replace("\n", " ")
+        other = cli(data, "eval", "examples/eval.jsonl", "-c", "ex", "--judge", "quality", "--limit", "1")
+        assert other.returncode == 1 and "its own model" in other.stderr.replace("\n", " ")
+    finally:
+        _stop(proc)
+    direct = cli(data, "eval", "examples/eval.jsonl", "-c", "ex", "--judge", "none", "--limit", "2",
+                 "--max-tokens", "32", "--json")
+    assert direct.returncode == 0 and json.loads(direct.stdout)["summary"]["hit_rate@10"] == \
+        run["summary"]["hit_rate@10"]

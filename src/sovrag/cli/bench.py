@@ -37,10 +37,17 @@ def bench(
     from sovrag.bench.report import bench_rows, save_bench
     from sovrag.bench.run import check_collection
     from sovrag.bench.sample import read_questions
+    from sovrag.cli.remote import owner
     from sovrag.collection import open_collection
     from sovrag.generate import create_llm
+
     s = settings(ctx)
     try:
+        server = owner(s)
+        if server is not None:  # a bench inside a live server would measure its traffic, not this machine
+            raise SovragError(f"sovrag bench: the server (process {server.pid}) owns data directory {s.data_dir}; a "
+                              "bench measures this machine with its own models and would be skewed by the server's "
+                              "load: stop the server first")
         opt = BenchOptions(questions=tuple(read_questions(questions)) if questions else (), sample=sample,
                            requests=requests, concurrency=concurrency, searches=searches, top_k=top_k,
                            max_tokens=max_tokens, ingest_dir=ingest_dir, ingest_chunks=ingest_chunks, seed=seed)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -40,16 +40,10 @@ def eval_(
 ) -> None:
     """Answer a dataset's questions from a collection and score them: RAGAS-compatible metrics with a local
     judge, retrieval nDCG/recall/MRR/hit rate, exact match and token F1. Writes an HTML report."""
-    from rich.table import Table
-
-    from sovrag.answer import AnswerOptions
+    from sovrag.cli.remote import owner
     from sovrag.collection import open_collection
-    from sovrag.evaluate.dataset import read_dataset
-    from sovrag.evaluate.judge import Judge
-    from sovrag.evaluate.report import save_run
-    from sovrag.evaluate.run import ANSWER, JUDGED, RETRIEVAL, EvalOptions, evaluate
+    from sovrag.evaluate import session
     from sovrag.generate import create_llm
-    from sovrag.htmlreport import fmt
 
     s = settings(ctx)
     if tenant is not None:
@@ -57,58 +51,66 @@ def eval_(
 
         collection = store_name(tenant, collection)
     try:
-        known = JUDGED + ANSWER + RETRIEVAL
-        chosen = tuple(m.strip() for m in metrics.split(",") if m.strip()) if metrics else known
-        unknown = [m for m in chosen if m not in known]
-        if unknown or not chosen:
-            raise SovragError(f"--metrics: unknown {unknown or metrics!r}; choose from {', '.join(known)}")
-        ds = read_dataset(dataset, limit)
+        chosen = session.parse_metrics(metrics)
+        ds = session.load(dataset, limit)
         for line, problem in ds.errors:
             err.print(f"[yellow]{dataset}:{line}: skipped: {problem}[/]", highlight=False)
-        options = EvalOptions(k=k, metrics=chosen, strictness=strictness,
-                              answer=AnswerOptions(top_k=top_k, max_tokens=max_tokens))
-        with open_collection(s, collection) as col:
-            if col.store.count() == 0:
-                raise SovragError(f"collection {collection!r}: is empty; ingest documents into it first")
-            with err.status("loading the model…", spinner="dots"):
-                model = create_llm(s, llm)
-                wants_judge = judge != "none" and any(m in JUDGED for m in chosen)
-                judge_llm = (model if judge in (None, "", llm) else create_llm(s, judge)) if wants_judge else None
-            done = 0
+        opts = {"metrics": chosen, "k": k, "top_k": top_k, "strictness": strictness, "max_tokens": max_tokens}
+        server = owner(s)
+        if server is not None:  # the running server owns the data directory: it evaluates for us
+            if llm or judge not in (None, "", "none"):
+                raise SovragError(f"--llm/--judge: the server (process {server.pid}) that owns this data directory "
+                                  "answers and judges with its own model; stop it to use another one here")
+            with err.status(f"evaluating {len(ds.samples)} questions through the server (process {server.pid})…",
+                            spinner="dots"):
+                result = server.evaluate({"store": collection, "dataset": str(dataset.absolute()), "limit": limit,
+                                          "judge": judge != "none", "out_dir": str(out_dir.absolute()) if out_dir
+                                          else None, **opts, "metrics": list(chosen)})
+        else:
+            with open_collection(s, collection) as col:
+                with err.status("loading the model…", spinner="dots"):
+                    model = create_llm(s, llm)
+                    judge_llm = ((model if judge in (None, "", llm) else create_llm(s, judge))
+                                 if session.wants_judge(judge, chosen) else None)
+                done = 0
 
-            def progress(r: object) -> None:
-                nonlocal done
-                done += 1
-                status.update(f"evaluated {done}/{len(ds.samples)} questions…")
+                def progress(r: object) -> None:
+                    nonlocal done
+                    done += 1
+                    status.update(f"evaluated {done}/{len(ds.samples)} questions…")
 
-            with err.status(f"evaluating {len(ds.samples)} questions…", spinner="dots") as status:
-                result = evaluate(col, model, Judge(judge_llm) if judge_llm else None, ds.samples, options,
-                                  dataset=str(dataset), dataset_errors=ds.errors, progress=progress)
-        folder = save_run(result, s.data_dir, out_dir)
+                with err.status(f"evaluating {len(ds.samples)} questions…", spinner="dots") as status:
+                    result = session.run(s, col, model, judge_llm, ds, dataset, out_dir=out_dir, progress=progress,
+                                         **opts)
     except SovragError as e:
         fail(e)
         return
-    if as_json:
-        out.print_json(json.dumps({"run": folder.name, "report": str(folder / "report.html"),
-                                   "summary": {k: v.__dict__ for k, v in result.summary.items()},
-                                   "abstention_rate": result.abstention_rate,
-                                   "judge_seconds_per_sample": result.judge_seconds_per_sample,
-                                   "dataset_errors": result.dataset_errors}))
-    else:
-        t = Table(title=f"sovrag eval: {collection} ({len(result.samples)} questions)")
-        for h in ("metric", "mean", "median", "scored", "skipped", "failed"):
-            t.add_column(h, justify="left" if h == "metric" else "right")
-        for name, m in result.summary.items():
-            t.add_row(name, fmt(m.mean), fmt(m.median), str(m.scored), str(m.skipped),
-                      f"[red]{m.failed}[/]" if m.failed else "0")
-        out.print(t)
-        judge_s = (f", judge {result.judge_seconds_per_sample:.1f} s per sample"
-                   if result.judge_seconds_per_sample is not None else "")
-        out.print(f"abstained on {result.abstention_rate:.0%}; answer {result.answer_seconds_per_sample:.1f} s per "
-                  f"sample{judge_s}")
-        out.print(f"report: {folder / 'report.html'}")
-    if ds.errors or any(m.failed for m in result.summary.values()):
+    _print_eval(result, collection, as_json)
+    if ds.errors or any(m["failed"] for m in result["summary"].values()):
         raise typer.Exit(PARTIAL)
+
+
+def _print_eval(result: dict[str, Any], collection: str, as_json: bool) -> None:
+    from rich.table import Table
+
+    from sovrag.htmlreport import fmt
+
+    if as_json:
+        out.print_json(json.dumps({k: result[k] for k in ("run", "report", "summary", "abstention_rate",
+                                                           "judge_seconds_per_sample", "dataset_errors")}))
+        return
+    t = Table(title=f"sovrag eval: {collection} ({result['questions']} questions)")
+    for h in ("metric", "mean", "median", "scored", "skipped", "failed"):
+        t.add_column(h, justify="left" if h == "metric" else "right")
+    for name, m in result["summary"].items():
+        t.add_row(name, fmt(m["mean"]), fmt(m["median"]), str(m["scored"]), str(m["skipped"]),
+                  f"[red]{m['failed']}[/]" if m["failed"] else "0")
+    out.print(t)
+    judge_s = (f", judge {result['judge_seconds_per_sample']:.1f} s per sample"
+               if result["judge_seconds_per_sample"] is not None else "")
+    out.print(f"abstained on {result['abstention_rate']:.0%}; answer {result['answer_seconds_per_sample']:.1f} s "
+              f"per sample{judge_s}")
+    out.print(f"report: {result['report']}")
 
 
 def check(

@@ -3,7 +3,8 @@
 The way the `ollama` CLI talks to `ollama serve`: the server holds the data directory's lock, so opening the
 embedded store here would fail; instead `ingest`, `search`, `ask` and `collections` send their request over
 the server's Unix socket (`<data dir>/server.sock`, mode 0600: only the directory's owner can connect) and
-print the same output as when they open the store themselves. With no server running, `owner()` is None
+print the same output as when they open the store themselves (`eval` too: the server answers and judges with
+its model and saves the run where the CLI would). With no server running, `owner()` is None
 and the commands open the store directly, as before.
 """
 
@@ -58,6 +59,9 @@ class ServerClient:
 
     def search(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         return self._call("POST", "/local/search", json=body)["data"]  # type: ignore[no-any-return]
+
+    def evaluate(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self._call("POST", "/local/eval", json=body)  # type: ignore[no-any-return]
 
     def ask(self, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """The journey's items as the server streams them: {"delta": ...}, then {"answer": ...}."""

@@ -1,4 +1,4 @@
-"""The owner's routes: the CLI's ingest, search, ask and collections, through the server that owns the data
+"""The owner's routes: the CLI's ingest, search, ask, eval and collections, through the server that owns the data
 directory (`sovrag.serve.owner`). Reached only over the owner's Unix socket; over TCP they do not exist (404).
 
 Collections are named as on the command line: a plain name is a CLI collection, `tenant` (a tenant's name)
@@ -82,6 +82,19 @@ class AskIn(Target):
     max_tokens: StrictInt = Field(default=256, ge=1, le=4096)
 
 
+class EvalIn(BaseModel):
+    store: StrictStr = Field(min_length=1)  # the collection's store name (the CLI resolves --tenant)
+    dataset: StrictStr = Field(min_length=1)
+    limit: StrictInt | None = None
+    metrics: list[StrictStr] = Field(min_length=1)
+    k: StrictInt = 10
+    top_k: StrictInt = 6
+    strictness: StrictInt = 3
+    max_tokens: StrictInt = 256
+    judge: StrictBool = True
+    out_dir: StrictStr | None = None
+
+
 @router.get("/collections")
 def list_collections(ctx: Ctx, tenant: str | None = None) -> dict[str, Any]:
     """The collections of the CLI namespace (or of one tenant), as `sovrag collections list` shows them."""
@@ -154,3 +167,20 @@ async def ask(body: AskIn, ctx: Ctx) -> StreamingResponse:
             yield json.dumps({"error": str(e)}) + "\n"
 
     return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+
+@router.post("/eval")
+async def evaluate(body: EvalIn, ctx: Ctx) -> dict[str, Any]:
+    """`sovrag eval` for the owner's CLI: the server's model answers (and judges), the run is saved as usual."""
+    from sovrag.evaluate import session
+
+    def run() -> dict[str, Any]:
+        ds = session.load(Path(body.dataset), body.limit)
+        ctx.llm.model()  # loaded on first use
+        judge = ctx.llm if body.judge and session.wants_judge(None, body.metrics) else None
+        with ctx.collections.use_store(body.store) as col:
+            return session.run(ctx.settings, col, ctx.llm, judge, ds, Path(body.dataset), metrics=body.metrics,
+                               k=body.k, top_k=body.top_k, strictness=body.strictness, max_tokens=body.max_tokens,
+                               out_dir=Path(body.out_dir) if body.out_dir else None)
+
+    return await anyio.to_thread.run_sync(run)
