@@ -29,7 +29,9 @@ class HostileCorpus:
     good: dict[Path, str] = field(default_factory=dict)  # path -> the unique fact it holds
 
 
-def _bomb(uncompressed_mb: int) -> bytes:
+def bomb_docx(uncompressed_mb: int, varied: bool = False) -> bytes:
+    """A valid DOCX whose document.xml is `uncompressed_mb` MB of one-letter paragraphs (deflates ~1000x), or
+    of numbered sentences that compress like real text (`varied`)."""
     base = io.BytesIO()
     docx.Document().save(base)
     src = zipfile.ZipFile(io.BytesIO(base.getvalue()))
@@ -40,11 +42,18 @@ def _bomb(uncompressed_mb: int) -> bytes:
                 z.writestr(item, src.read(item))
                 continue
             with z.open("word/document.xml", "w") as f:
-                f.write(b'<?xml version="1.0"?><w:document xmlns:w="http://schemas.openxmlformats.org/'
-                        b'wordprocessingml/2006/main"><w:body>')
-                block = b"<w:p><w:r><w:t>a</w:t></w:r></w:p>" * (1 << 15)
-                for _ in range(uncompressed_mb * (1 << 20) // len(block)):
+                f.write(b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<w:document xmlns:w='
+                        b'"http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>')
+                written, i = 0, 0
+                while written < uncompressed_mb << 20:
+                    if varied:
+                        block = b"".join(b"<w:p><w:r><w:t>Item %d costs %d euros in region %x.</w:t></w:r></w:p>"
+                                         % (i + k, (i + k) * 7919 % 10007, (i + k) * 31) for k in range(4096))
+                        i += 4096
+                    else:
+                        block = b"<w:p><w:r><w:t>a</w:t></w:r></w:p>" * (1 << 16)
                     f.write(block)
+                    written += len(block)
                 f.write(b"</w:body></w:document>")
     return out.getvalue()
 
@@ -73,7 +82,7 @@ def build(base: Path, copies: int = 60, good: int = 40) -> HostileCorpus:
     secret = base / "secret.txt"
     secret.write_text("The vault combination outside the folder is 31-41-59.\n")
     corpus = HostileCorpus(root, secret)
-    bomb = _bomb(48)
+    bomb = bomb_docx(48)
     declared = _declared_too_big()
     with open(Path(__file__).parent / "data" / "encrypted.pdf", "rb") as f:
         encrypted = f.read()

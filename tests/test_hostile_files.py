@@ -6,10 +6,8 @@ real embedder and the embedded store.
 
 from __future__ import annotations
 
-import io
 import os
 import time
-import zipfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,6 +19,7 @@ from sovrag.config import Settings
 from sovrag.errors import LoadError
 from sovrag.ingest.loaders import load_document
 from sovrag.ingest.sync import ingest
+from tests.hostile_corpus import bomb_docx
 
 GOOD = "# Leave\n\nNew employees get 25 vacation days per year.\n"
 
@@ -37,36 +36,6 @@ def _sources(settings: Settings) -> set[str]:
 
 def _reasons(report) -> dict[str, str]:
     return {Path(src).name: why for src, why in report.failed + report.skipped}
-
-
-def _bomb_docx(uncompressed_mb: int, varied: bool = False) -> bytes:
-    """A valid DOCX whose document.xml is `uncompressed_mb` MB of one-letter paragraphs (deflates ~1000x), or
-    of numbered sentences that compress like real text (`varied`)."""
-    base = io.BytesIO()
-    docx.Document().save(base)
-    src = zipfile.ZipFile(io.BytesIO(base.getvalue()))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
-        for item in src.infolist():
-            if item.filename == "word/document.xml":
-                head = (b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<w:document xmlns:w='
-                        b'"http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>')
-                with z.open("word/document.xml", "w") as f:
-                    f.write(head)
-                    written, i = 0, 0
-                    while written < uncompressed_mb << 20:
-                        if varied:
-                            block = b"".join(b"<w:p><w:r><w:t>Item %d costs %d euros in region %x.</w:t></w:r></w:p>"
-                                             % (i + k, (i + k) * 7919 % 10007, (i + k) * 31) for k in range(4096))
-                            i += 4096
-                        else:
-                            block = b"<w:p><w:r><w:t>a</w:t></w:r></w:p>" * (1 << 16)
-                        f.write(block)
-                        written += len(block)
-                    f.write(b"</w:body></w:document>")
-            else:
-                z.writestr(item, src.read(item))
-    return out.getvalue()
 
 
 def test_devices_fifos_loops_and_odd_names_are_one_line_each(settings: Settings, tmp_path: Path) -> None:
@@ -129,7 +98,7 @@ def test_symlinks_outside_the_folder_are_refused_and_synced_by_their_own_path(se
 
 def test_a_docx_bomb_is_refused_from_its_zip_directory_without_inflating(settings: Settings,
                                                                          tmp_path: Path) -> None:
-    bomb = _bomb_docx(64)
+    bomb = bomb_docx(64)
     assert len(bomb) < 400_000  # 64 MB of paragraphs in a few hundred KB
     (tmp_path / "bomb.docx").write_bytes(bomb)
     (tmp_path / "good.md").write_text(GOOD)
@@ -162,7 +131,7 @@ def test_parsing_is_bounded_in_time_and_memory_per_file(settings: Settings, tmp_
 
     heavy = tmp_path / "heavy"
     heavy.mkdir()
-    (heavy / "heavy.docx").write_bytes(_bomb_docx(24, varied=True))  # ratio of real text: not a bomb
+    (heavy / "heavy.docx").write_bytes(bomb_docx(24, varied=True))  # ratio of real text: not a bomb
     (heavy / "good.md").write_text(GOOD)
     tight = replace(settings, parse_memory_mb=200)
     report = _run(tight, [heavy])

@@ -47,12 +47,17 @@ def _shown(key: str) -> str:
     return key[:12] + "…" if len(key) > 12 else "…"
 
 
-def require_tenant(request: Request, ctx: Annotated[ServerContext, Depends(get_ctx)]) -> Principal:
+def _presented_key(request: Request, ctx: ServerContext) -> str:
+    """The bearer key of a client not throttled for failed sign-ins; a malformed header counts as one."""
     _check_not_throttled(request, ctx)
     try:
-        key = _bearer(request)
+        return _bearer(request)
     except APIError as e:
         raise _failed(request, ctx, e) from None
+
+
+def require_tenant(request: Request, ctx: Annotated[ServerContext, Depends(get_ctx)]) -> Principal:
+    key = _presented_key(request, ctx)
     if hmac.compare_digest(key.encode(), ctx.options.admin_key.encode()):
         raise APIError(403, "the admin key cannot call tenant routes; create a tenant key with "
                        "POST /admin/tenants/{id}/keys", code="admin_key_not_allowed")
@@ -73,11 +78,7 @@ def require_tenant(request: Request, ctx: Annotated[ServerContext, Depends(get_c
 
 
 def require_admin(request: Request, ctx: Annotated[ServerContext, Depends(get_ctx)]) -> None:
-    _check_not_throttled(request, ctx)
-    try:
-        key = _bearer(request)
-    except APIError as e:
-        raise _failed(request, ctx, e) from None
+    key = _presented_key(request, ctx)
     if not hmac.compare_digest(key.encode(), ctx.options.admin_key.encode()):
         if ctx.keys.lookup(key) is not None:
             raise APIError(403, "admin routes need the admin key (SOVRAG_ADMIN_KEY), not a tenant key",
@@ -88,11 +89,7 @@ def require_admin(request: Request, ctx: Annotated[ServerContext, Depends(get_ct
 
 def require_metrics(request: Request, ctx: Annotated[ServerContext, Depends(get_ctx)]) -> None:
     """Prometheus scrapes with the metrics key (SOVRAG_SERVE_METRICS_KEY) or the admin key; tenants cannot."""
-    _check_not_throttled(request, ctx)
-    try:
-        key = _bearer(request)
-    except APIError as e:
-        raise _failed(request, ctx, e) from None
+    key = _presented_key(request, ctx)
     allowed = [k for k in (ctx.options.metrics_key, ctx.options.admin_key) if k]
     if not any(hmac.compare_digest(key.encode(), k.encode()) for k in allowed):
         raise _failed(request, ctx, APIError(
