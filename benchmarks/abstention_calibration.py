@@ -50,7 +50,7 @@ def main() -> None:
             gold = next(iter(q.gold))
             hits = search(col, q.text, top_k=13)
             for cond, hs in (("present", hits[:6]), ("removed", [h for h in hits if h.chunk.doc_id != gold][:6])):
-                pool = build_pool(col.embedder, q.text, hs)
+                pool = build_pool(col.embedder, col.embedder.embed([q.text])[0], hs)
                 cov = max(lexical_overlap(q.text, h.chunk.text) for h in hs)
                 feats[cond].append((float(pool.relevance().max()), cov))
         col.close()

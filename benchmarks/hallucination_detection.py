@@ -77,16 +77,17 @@ def score(items: list[dict], method: str, judge: Judge | None = None) -> dict:
 def score_verification(items: list[dict]) -> dict:
     """What `sovrag ask` uses today to decide that a sentence is supported (answer/verify.py: term coverage +
     embedding similarity, numbers must match, against SUPPORT_THRESHOLD), used as a hallucination check."""
-    from sovrag.answer.verify import SUPPORT_THRESHOLD, SourceSentences, support
+    from sovrag.answer.verify import SUPPORT_THRESHOLD, support
     from sovrag.embed import create_embedder
     from sovrag.text import split_sentences
+    from sovrag.types import Evidence
 
     emb = create_embedder(D.test_settings())
     t0 = time.perf_counter()
     right, halluc = [], []
     for it in items:
         sents = split_sentences(it["knowledge"])
-        src = SourceSentences(1, sents, emb.embed(sents), it["knowledge"])
+        src = Evidence(1, sents, emb.embed(sents), it["knowledge"])
         vecs = emb.embed([it["right_answer"], it["hallucinated_answer"]])
         right.append(support(it["right_answer"], vecs[0], src)[0])
         halluc.append(support(it["hallucinated_answer"], vecs[1], src)[0])

@@ -130,3 +130,18 @@ def test_the_servers_services_know_nothing_of_fastapi_or_routes() -> None:
 def test_no_file_is_over_400_lines() -> None:
     long = {str(p.relative_to(SRC)): n for p in SRC.rglob("*.py") if (n := len(p.read_text().splitlines())) > 400}
     assert long == {}
+
+
+def test_the_benchmarks_import_only_what_exists() -> None:
+    """Benchmarks run rarely: a renamed function must fail here, not months later in a benchmark run."""
+    import importlib
+
+    missing = []
+    for path in sorted((SRC.parent.parent / "benchmarks").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("sovrag"):
+                module = importlib.import_module(node.module)
+                for alias in node.names:
+                    if not hasattr(module, alias.name) and not _is_module(f"{node.module}.{alias.name}"):
+                        missing.append(f"{path.name}: {node.module}.{alias.name}")
+    assert missing == []
