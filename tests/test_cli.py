@@ -95,3 +95,23 @@ def test_serve_reads_its_config_file_and_names_what_is_wrong(run, tmp_path: Path
     f.write_text('llm_context = "big"\n')
     r = run("serve", "--config", str(f))
     assert r.exit_code != 0 and "llm_context" in r.output
+
+
+def test_version_full_model_names_and_an_unreachable_store_in_one_line() -> None:
+    import os
+    import subprocess
+    import sys
+
+    from sovrag import __version__
+
+    sovrag = str(Path(sys.executable).parent / "sovrag")
+    env = {**os.environ, "COLUMNS": "80"}
+    assert subprocess.run([sovrag, "--version"], capture_output=True, text=True).stdout.strip() == \
+        f"sovrag {__version__}"
+    listed = subprocess.run([sovrag, "models", "list"], capture_output=True, text=True, env=env).stdout
+    assert "qwen2.5-coder-0.5b-instruct-q4_k_m" in listed and "qwen2.5-coder-1.5b-instruct-q4_k_m" in listed
+    down = subprocess.run([sovrag, "--store", "qdrant://127.0.0.1:9", "collections", "list"], capture_output=True,
+                          text=True, env=env)
+    assert down.returncode == 1 and "Traceback" not in down.stderr
+    assert "Qdrant at http://127.0.0.1:9: unreachable" in " ".join(down.stderr.split())
+    assert len(down.stderr.strip().splitlines()) <= 3

@@ -36,6 +36,14 @@ app.command()(bench)
 app.command()(cost)
 
 
+def _version(value: bool) -> None:
+    if value:
+        from sovrag import __version__
+
+        print(f"sovrag {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def main(
     ctx: typer.Context,
@@ -47,6 +55,8 @@ def main(
     embedder: Annotated[str | None, typer.Option(help="Embedder spec: onnx:minilm-l6-v2, onnx:/path, "
                                                  "openai://host/v1?model=m [env SOVRAG_EMBEDDER]")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details to stderr")] = False,
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_version,
+                                          help="Print sovrag's version and exit")] = False,
 ) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -20,11 +21,17 @@ def models_list(ctx: typer.Context) -> None:
     from sovrag.models import REGISTRY, model_status
 
     s = settings(ctx)
-    table = Table("name", "kind", "size", "status", "description")
+    # Names are what users type: never cut. Descriptions follow the table, wrapped.
+    table = Table(box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, collapse_padding=True)
+    table.add_column("name", no_wrap=True, min_width=max(len(n) for n in REGISTRY))
+    for column in ("kind", "size", "status", "license"):
+        table.add_column(column, no_wrap=True)
     for spec in REGISTRY.values():
         table.add_row(spec.name, spec.kind, f"{spec.size / 2**20:.0f} MiB", model_status(s.models_dir, spec),
-                      spec.description)
+                      spec.license)
     out.print(table)
+    for spec in REGISTRY.values():
+        out.print(f"[bold]{spec.name}[/]: {spec.description}", highlight=False)
     out.print(f"cache: {s.models_dir}")
 
 

@@ -46,7 +46,7 @@ def open_backend(spec: str, data_dir: Path) -> StoreBackend:
     if scheme in ("qdrant", "qdrants", "qdrant-local"):
         from qdrant_client import QdrantClient
 
-        from sovrag.store.qdrant_server import QdrantServerBackend
+        from sovrag.store.qdrant_server import QdrantServerBackend, ReachableClient
 
         if scheme == "qdrant-local":
             if not rest:
@@ -55,9 +55,9 @@ def open_backend(spec: str, data_dir: Path) -> StoreBackend:
         else:
             https = scheme == "qdrants"
             url = ("https" if https else "http") + spec[len(scheme):]
-            client = QdrantClient(url=url, api_key=os.environ.get("SOVRAG_QDRANT_API_KEY") or None,
-                                  timeout=60)
-        return QdrantServerBackend(client, spec)
+            client = ReachableClient(QdrantClient(url=url, api_key=os.environ.get("SOVRAG_QDRANT_API_KEY") or None,
+                                                  timeout=60), url)
+        return QdrantServerBackend(client, spec)  # type: ignore[arg-type]
     raise ConfigError(
         f"store {spec!r}: unknown kind {scheme!r} (expected qdrant-edge, qdrant://host:port or qdrant-local:DIR)"
     )

@@ -13,9 +13,10 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+import httpx
 import numpy as np
 from qdrant_client import QdrantClient, models
-from qdrant_client.http.exceptions import UnexpectedResponse
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from sovrag.errors import CollectionError, StoreError
 from sovrag.store import bm25
@@ -167,6 +168,36 @@ class QdrantServerStore:
 
     def close(self) -> None:
         """The client is shared by the backend; it is closed there."""
+
+
+class ReachableClient:
+    """A QdrantClient whose connection failures are one clear StoreError naming the server, not a traceback
+    from deep inside httpx: an unreachable store is a configuration problem the user fixes, not a crash."""
+
+    def __init__(self, client: QdrantClient, url: str) -> None:
+        self._client = client
+        self._url = url
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return attr(*args, **kwargs)
+            except (ResponseHandlingException, httpx.TransportError, ConnectionError) as e:
+                raise StoreError(f"Qdrant at {self._url}: unreachable ({_reason(e)}); is it running, and is "
+                                 "--store right?") from e
+
+        return call
+
+
+def _reason(e: BaseException) -> str:
+    while e.__cause__ is not None or e.__context__ is not None:  # the innermost says most (Connection refused)
+        e = e.__cause__ or e.__context__  # type: ignore[assignment]
+    text = str(e).strip() or type(e).__name__
+    return text.split("] ", 1)[-1] if text.startswith("[Errno") else text
 
 
 class QdrantServerBackend:
