@@ -223,6 +223,30 @@ def test_rag_chat_with_the_openai_client(live: Live) -> None:
 
 @pytest.mark.model
 @pytest.mark.slow
+def test_chat_requests_choose_retrieval_and_unsupported_fields_are_refused_by_name(live: Live) -> None:
+    client = live.oai(live.a_key)
+    msgs = [{"role": "user", "content": QUESTION}]
+    resp = client.chat.completions.create(model="rag:docs", messages=msgs, max_tokens=48, extra_body={
+        "sovrag": {"top_k": 2, "filters": {"format": "markdown"}, "mode": "hybrid"}})
+    sources = resp.to_dict()["sovrag"]["sources"]
+    assert 1 <= len(sources) <= 2 and {s["chunk"]["source"] for s in sources} == {"handbook.md"}
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+    with pytest.raises(openai.BadRequestError, match="'tools': not supported"):
+        client.chat.completions.create(model="rag:docs", messages=msgs, tools=tools)  # type: ignore[arg-type]
+    with pytest.raises(openai.BadRequestError, match="'response_format': not supported"):
+        client.chat.completions.create(model="rag:docs", messages=msgs, response_format={"type": "json_object"})
+    with pytest.raises(openai.BadRequestError, match="'top_p': not supported"):
+        client.chat.completions.create(model="rag:docs", messages=msgs, top_p=0.5)
+    with pytest.raises(openai.BadRequestError, match="'frobnicate': unknown"):
+        client.chat.completions.create(model="rag:docs", messages=msgs, extra_body={"frobnicate": 1})
+    with pytest.raises(openai.BadRequestError, match="top_k"):
+        client.chat.completions.create(model="rag:docs", messages=msgs, extra_body={"sovrag": {"top_k": 0}})
+    ok = client.chat.completions.create(model="rag:docs", messages=msgs, max_tokens=16, top_p=1, user="u-1")
+    assert ok.choices[0].message.content  # the defaults and an end-user id are fine
+
+
+@pytest.mark.model
+@pytest.mark.slow
 def test_rag_chat_streams_openai_chunks_with_usage_and_sources(live: Live) -> None:
     stream = live.oai(live.a_key).chat.completions.create(
         model="rag:docs", messages=[{"role": "user", "content": QUESTION}], max_tokens=64, stream=True,

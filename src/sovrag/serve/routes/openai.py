@@ -102,6 +102,9 @@ class StreamOptions(BaseModel):
     include_usage: StrictBool = False
 
 
+FilterValue = StrictStr | StrictInt | list[StrictStr | StrictInt]
+
+
 class SovragChatOptions(BaseModel):
     """sovrag's own request options, sent as `"sovrag": {...}` (`extra_body` in the openai SDK)."""
 
@@ -109,10 +112,28 @@ class SovragChatOptions(BaseModel):
     #: Send document text, titles and answers as they are (for clients that render text safely), instead of
     #: with active markup neutralised (see sovrag.serve.sanitize).
     raw: StrictBool = False
+    #: Retrieval for a `rag:` model: passages the answer may use, search mode, metadata filters (as in
+    #: POST /v1/collections/{name}/search), and whether to compress them to the question's sentences.
+    top_k: StrictInt | None = Field(default=None, ge=1, le=50)
+    mode: Literal["hybrid", "dense", "bm25"] | None = None
+    filters: dict[str, FilterValue] | None = None
+    compress: StrictBool | None = None
+
+
+#: OpenAI request fields sovrag does not honour. Accepting and ignoring them would make a client believe it got
+#: tool calls, JSON mode or sampling it did not get, so each is refused by name unless it asks for the default.
+UNSUPPORTED: dict[str, Any] = {
+    "tools": None, "tool_choice": None, "functions": None, "function_call": None, "parallel_tool_calls": None,
+    "response_format": None, "logprobs": False, "top_logprobs": None, "logit_bias": None, "audio": None,
+    "modalities": None, "prediction": None, "top_p": 1, "presence_penalty": 0, "frequency_penalty": 0,
+    "web_search_options": None, "reasoning_effort": None, "service_tier": None,
+}
+#: Fields clients send that change nothing an answer depends on (an end-user id, storage hints).
+IGNORED = ("user", "store", "metadata")
 
 
 class ChatRequest(BaseModel):
-    model_config = ConfigDict(extra="allow")  # OpenAI fields sovrag does not use are accepted and ignored
+    model_config = ConfigDict(extra="allow")  # checked by `refuse_unsupported`, so the error names the field
     model: StrictStr = Field(min_length=1)
     messages: list[ChatMessage] = Field(min_length=1)
     stream: StrictBool | None = False
@@ -124,6 +145,20 @@ class ChatRequest(BaseModel):
     stop: StrictStr | list[StrictStr] | None = None
     n: StrictInt | None = Field(default=None, ge=1, le=1)
     sovrag: SovragChatOptions | None = None
+
+
+def refuse_unsupported(body: ChatRequest) -> None:
+    """400 naming the first field sovrag would otherwise silently ignore."""
+    for name, value in (body.model_extra or {}).items():
+        if name in IGNORED:
+            continue
+        if name in UNSUPPORTED:
+            if value is None or value == UNSUPPORTED[name] or value == []:
+                continue
+            raise APIError(400, f"'{name}': not supported by sovrag (it would be ignored, and the answer would not "
+                           "be what you asked for); remove it", code="unsupported_parameter", param=name)
+        raise APIError(400, f"'{name}': unknown or unsupported request field; remove it (sovrag's own options go "
+                       "in 'sovrag')", code="unsupported_parameter", param=name)
 
 
 def _params(body: ChatRequest, ctx: ServerContext) -> GenerationParams:
@@ -218,6 +253,7 @@ def _error_event(e: Exception) -> str:
 
 @router.post("/chat/completions", response_model=None)
 async def chat_completions(body: ChatRequest, me: Tenant, ctx: Ctx) -> dict[str, Any] | StreamingResponse:
+    refuse_unsupported(body)
     params = _params(body, ctx)
     if ctx.llm.waiting >= ctx.llm.queue_max:
         raise APIError(503, f"the LLM queue is full ({ctx.llm.waiting} waiting); retry shortly", code="server_busy",
@@ -281,7 +317,10 @@ async def _rag(body: ChatRequest, params: GenerationParams, comp: _Completion, m
         raise APIError(404, f"model {body.model!r}: no collection {name!r}; see GET /v1/models",
                        code="model_not_found", param="model") from e
     await anyio.to_thread.run_sync(ctx.llm.model)
-    opts = AnswerOptions(max_tokens=params.max_tokens, params=params)
+    chosen = body.sovrag or SovragChatOptions()
+    retrieval = {k: v for k, v in (("top_k", chosen.top_k), ("mode", chosen.mode), ("filters", chosen.filters),
+                                   ("compress", chosen.compress)) if v is not None}
+    opts = AnswerOptions(max_tokens=params.max_tokens, params=params, **retrieval)  # type: ignore[arg-type]
 
     def retrieve() -> tuple[AnswerPipeline, Context]:
         # Only retrieval reads the collection; the rest of the journey needs its embedder alone, so a collection
