@@ -6,9 +6,20 @@ from pathlib import Path
 import pytest
 
 from sovrag.config import Settings
+from sovrag.models import pull
 
 #: Bundled models are pulled once per machine into this cache and reused by every test run.
 MODELS_DIR = Path(os.environ.get("SOVRAG_TEST_MODELS_DIR", Path.home() / ".cache" / "sovrag-test-models"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def bundled_models(request: pytest.FixtureRequest) -> None:
+    """Fill the shared test model cache once, explicitly, as a user runs `sovrag models pull`: sovrag itself never
+    downloads a model unless told to (auto_pull). A no-op when the cache is already verified."""
+    MODELS_DIR.mkdir(parents=True, exist_ok=True)
+    pull(MODELS_DIR, "minilm-l6-v2")
+    if any(item.get_closest_marker("model") for item in request.session.items):
+        pull(MODELS_DIR, "qwen2.5-coder-0.5b-instruct-q4_k_m")
 
 
 @pytest.fixture

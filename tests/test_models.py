@@ -52,7 +52,7 @@ def test_partial_or_corrupt_file_is_refetched_never_used(models_dir: Path):
     with open(onnx, "r+b") as f:  # a download cut in half
         f.truncate(onnx.stat().st_size // 2)
     assert model_status(models_dir, spec) == "corrupt"
-    path = resolve_file(models_dir, "minilm-l6-v2", "model.onnx")
+    path = resolve_file(models_dir, "minilm-l6-v2", "model.onnx", auto_pull=True)
     assert _sha(path) == spec.files[0].sha256 and model_status(models_dir, spec) == "ready"
 
     data = bytearray(onnx.read_bytes())  # same size, one flipped byte
@@ -98,3 +98,22 @@ def test_the_readme_names_every_bundled_model_with_its_pinned_sha256_and_package
             assert f.sha256 in section, (spec.name, f.name)
             first = f.parts[0].requirement.split("==")[0]
             assert first.rstrip("0123456789") in section, (spec.name, first)
+
+
+def test_nothing_is_downloaded_unless_asked(tmp_path) -> None:
+    """A command on a data directory without the models says how to get them, and starts no download."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    sovrag = str(Path(sys.executable).parent / "sovrag")
+    env = {k: v for k, v in os.environ.items() if k != "SOVRAG_AUTO_PULL"}
+    env.update(SOVRAG_DATA_DIR=str(tmp_path / "data"), SOVRAG_ADMIN_KEY="k" * 20, COLUMNS="200")
+    (tmp_path / "doc.md").write_text("# Leave\n\nNew employees get 25 vacation days.\n")
+    for args in (["ingest", str(tmp_path / "doc.md"), "-c", "c"], ["serve", "--port", "0"]):
+        r = subprocess.run([sovrag, *args], env=env, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 1, (args, r.stderr)
+        assert "model minilm-l6-v2: not downloaded; run `sovrag models pull minilm-l6-v2`" in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr
+        assert not list((tmp_path / "data").rglob(".wheels-*")), "a download was started"

