@@ -99,12 +99,12 @@ class EvalIn(BaseModel):
 def list_collections(ctx: Ctx, tenant: str | None = None) -> dict[str, Any]:
     """The collections of the CLI namespace (or of one tenant), as `sovrag collections list` shows them."""
     prefix = tenancy.prefix(_tenant_id(ctx, tenant)) if tenant else None
-    rows = []
-    for name, meta, count in ctx.collections.all_stores():
-        split = tenancy.split_store_name(name)
-        if (prefix is None and split is None) or (prefix is not None and name.startswith(prefix)):
-            rows.append({"name": split[1] if split else name, "meta": meta, "chunks": count})
-    return {"data": rows}
+
+    def mine(name: str) -> bool:
+        return name.startswith(prefix) if prefix else tenancy.split_store_name(name) is None
+
+    return {"data": [{"name": name[len(prefix):] if prefix else name, "meta": meta, "chunks": count}
+                     for name, meta, count in ctx.collections.all_stores(mine)]}
 
 
 @router.delete("/collections/{name}")

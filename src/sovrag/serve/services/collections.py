@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -126,10 +126,11 @@ class TenantCollections:
         self.drop_store(self.internal(tenant_id, name), name, wait_s)
         shutil.rmtree(self.files_dir(tenant_id, name), ignore_errors=True)
 
-    def all_stores(self) -> list[tuple[str, dict[str, Any], int]]:
-        """(store name, meta, chunk count) of every collection in the data directory."""
+    def all_stores(self, select: Callable[[str], bool]) -> list[tuple[str, dict[str, Any], int]]:
+        """(store name, meta, chunk count) of the data directory's collections whose store name `select` keeps
+        (only those are opened)."""
         out = []
-        for internal in self.backend.list():
+        for internal in filter(select, self.backend.list()):
             with self.use_store(internal) as col:
                 out.append((internal, self.backend.meta(internal), col.store.count()))
         return out
