@@ -14,8 +14,9 @@ $(BIN)/python:
 install: $(BIN)/python
 	$(BIN)/pip install -q -e .
 
+# dev includes the training extra (CPU torch): the tests run a short real training of the verifier recipe.
 dev: $(BIN)/python
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,train]'
 
 # Benchmarks (see docs/benchmarks.md); faiss is only needed as the search-latency floor.
 bench: $(BIN)/python

@@ -1,11 +1,25 @@
-"""Small text utilities shared by compression, citation verification and evaluation."""
+"""Small text utilities shared by compression, citation verification, the verifier and evaluation.
+
+Sentences come from sentencex (Wikimedia's rule-based segmenter: abbreviations such as "e.g.", "Dr.",
+"U.S.", decimals and numbered lists), with paragraph breaks and list items as boundaries of their own;
+stems from the Snowball English stemmer (PyStemmer), which conflates "employee" and "employees".
+"""
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
-_SENT = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9À-ÖØ-Þ])|\n\s*\n|\n(?=\s*[-*•]\s)")
+import Stemmer
+from sentencex import segment
+
+_BLOCK = re.compile(r"\n\s*\n|\n(?=\s*(?:[-*•]|\d{1,3}[.)])\s)")
+#: Abbreviations sentencex still ends a sentence at when a number follows ("approx. 3.5 EUR").
+_BEFORE_NUMBER = re.compile(r"\b(?:approx|ca|no|nos|fig|figs|vol|p|pp|sec|art|ch|ref|eq|v|vs|nr|op)\.\s*$",
+                            re.IGNORECASE)
+_MARKER = re.compile(r"^(?:\d{1,3}|[A-Za-z]|[ivxIVX]{1,4})[.)]$")  # a list item's number, not a sentence
+_STEMMER = Stemmer.Stemmer("english")
 _WORD = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ0-9]+(?:[.,'’][A-Za-zÀ-ÖØ-öø-ÿ0-9]+)*")
 _NUMBER = re.compile(r"(?<![\w.-])[-+]?\d[\d,]*(?:\.\d+)?")
 _CITE = re.compile(r"\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
@@ -21,7 +35,21 @@ STOPWORDS = frozenset(
 
 def split_sentences(text: str) -> list[str]:
     """Sentences (and list items / paragraphs) of a text, stripped, empty ones dropped."""
-    return [s.strip() for s in _SENT.split(text or "") if s and s.strip()]
+    out: list[str] = []
+    for block in _BLOCK.split(text or ""):
+        if not block or not block.strip():
+            continue
+        merged: list[str] = []
+        for sent in segment("en", block):
+            sent = sent.strip()
+            if not sent:
+                continue
+            if merged and (_MARKER.match(merged[-1]) or (_BEFORE_NUMBER.search(merged[-1]) and sent[:1].isdigit())):
+                merged[-1] = f"{merged[-1]} {sent}"
+            else:
+                merged.append(sent)
+        out.extend(merged)
+    return out
 
 
 def normalize(text: str) -> str:
@@ -33,12 +61,13 @@ def words(text: str) -> list[str]:
     return [w.replace(",", "") if w[0].isdigit() else w for w in _WORD.findall(normalize(text))]
 
 
+@lru_cache(maxsize=65536)
 def stem(word: str) -> str:
-    """A light suffix stripper: enough to match 'employees'/'employee', 'rotated'/'rotate'."""
-    for suffix in ("ingly", "edly", "ies", "ing", "ed", "es", "s"):
-        if len(word) > len(suffix) + 2 and word.endswith(suffix) and not word[0].isdigit():
-            return word[: -len(suffix)] + ("y" if suffix == "ies" else "")
-    return word
+    """Snowball English stem: 'employees'/'employee' -> 'employe', 'rotated'/'rotate' -> 'rotat'. Numbers
+    are kept as written."""
+    if word[:1].isdigit():
+        return word
+    return _STEMMER.stemWord(word)
 
 
 def content_terms(text: str) -> list[str]:
