@@ -3,11 +3,11 @@
 Layers, lowest first (a module may import its own layer's neighbours and anything below):
     foundations  errors, config, types, text, offline, machine, tenancy, htmlreport, reports
     models       where open models come from
-    backends     embed, store, generate
+    backends     embed, store, generate, verifier
     collection   a store + an embedder
     stages       ingest, retrieve
     answer       the question journey
-    measures     evaluate, bench
+    measures     evaluate, bench, train
     serve        the HTTP server (services below routes)
     cli          the terminal
 """
@@ -22,11 +22,11 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "sovrag"
 LAYERS = [
     {"sovrag", "errors", "config", "types", "text", "offline", "machine", "tenancy", "htmlreport", "reports"},
     {"models"},
-    {"embed", "store", "generate"},
+    {"embed", "store", "generate", "verifier"},
     {"collection"},
     {"ingest", "retrieve"},
     {"answer"},
-    {"evaluate", "bench"},
+    {"evaluate", "bench", "train"},
     {"serve"},
     {"cli"},
 ]

@@ -47,7 +47,9 @@ def models_pull(ctx: typer.Context,
         for name in names or ["minilm-l6-v2"]:
             spec = get_spec(name)
             if model_status(s.models_dir, spec) == "ready":
-                out.print(f"{spec.name}: ready (verified) in {s.models_dir / spec.name}")
+                where = ("shipped in the sovrag package" if all(f.shipped for f in spec.files)
+                         else f"in {s.models_dir / spec.name}")
+                out.print(f"{spec.name}: ready (verified) {where}")
                 continue
             with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeElapsedColumn(),
                           console=err, transient=True) as bar:

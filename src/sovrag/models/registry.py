@@ -25,6 +25,7 @@ from pathlib import Path
 from sovrag.errors import ModelError
 
 log = logging.getLogger(__name__)
+PACKAGE = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
@@ -41,12 +42,17 @@ class ModelFile:
     parts: tuple[Part, ...]
     sha256: str
     size: int
+    #: A file shipped inside the sovrag package (path under src/sovrag/): nothing to download, only to verify.
+    shipped: str = ""
+
+    def shipped_path(self) -> Path:
+        return PACKAGE / self.shipped
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    kind: str  # "embedder" or "llm"
+    kind: str  # "embedder", "llm" or "verifier"
     description: str
     files: tuple[ModelFile, ...]
     license: str
@@ -61,6 +67,10 @@ def _split(prefix: str, module: str, version: str, count: int) -> tuple[Part, ..
         Part(f"{prefix}{i}=={version}", f"{module}{i}/data/part{i:02d}.bin") for i in range(1, count + 1)
     )
 
+
+#: The shipped verifier (src/sovrag/verifier/weights/model.onnx; its manifest.json records how it was trained).
+VERIFIER_SHA256 = "b3ea8017e93543ee377b1a44dcff5db87d0c89ca1d193614eb3ae20513426eb0"
+VERIFIER_SIZE = 23048355
 
 REGISTRY: dict[str, ModelSpec] = {
     spec.name: spec
@@ -113,10 +123,23 @@ REGISTRY: dict[str, ModelSpec] = {
                 ),
             ),
         ),
+        ModelSpec(
+            name="sovrag-verifier-minilm-l6",
+            kind="verifier",
+            description="sovrag's groundedness verifier (supported / contradicted / not enough information): "
+                        "MiniLM-L6 cross-encoder trained by `python -m sovrag.train verifier`, int8 ONNX, shipped",
+            license="Apache-2.0",
+            files=(
+                ModelFile("model.onnx", (), VERIFIER_SHA256, VERIFIER_SIZE, shipped="verifier/weights/model.onnx"),
+                ModelFile("tokenizer.json", (), "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+                          466_247, shipped="verifier/weights/tokenizer.json"),
+            ),
+        ),
     )
 }
 
 ALIASES = {
+    "verifier": "sovrag-verifier-minilm-l6",
     "minilm": "minilm-l6-v2",
     "all-minilm-l6-v2": "minilm-l6-v2",
     "qwen2.5-0.5b": "qwen2.5-coder-0.5b-instruct-q4_k_m",
@@ -134,6 +157,26 @@ def get_spec(name: str) -> ModelSpec:
 
 def model_dir(models_dir: Path, spec: ModelSpec) -> Path:
     return models_dir / spec.name
+
+
+def file_path(models_dir: Path, spec: ModelSpec, mf: ModelFile) -> Path:
+    return mf.shipped_path() if mf.shipped else model_dir(models_dir, spec) / mf.name
+
+
+_SHIPPED_OK: dict[tuple[str, int, int], bool] = {}
+
+
+def _shipped_ok(mf: ModelFile) -> bool:
+    """A shipped file matches its pinned sha256 (hashed once per process and file version)."""
+    path = mf.shipped_path()
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _SHIPPED_OK:
+        _SHIPPED_OK[key] = st.st_size == mf.size and _sha256(path) == mf.sha256
+    return _SHIPPED_OK[key]
 
 
 def _marker(path: Path) -> Path:
@@ -171,8 +214,8 @@ def model_status(models_dir: Path, spec: ModelSpec) -> str:
     """'ready', 'missing' or 'corrupt' (present but not matching its verified marker)."""
     states = []
     for mf in spec.files:
-        path = model_dir(models_dir, spec) / mf.name
-        if _cached_ok(path, mf):
+        path = file_path(models_dir, spec, mf)
+        if _cached_ok(path, mf) or (mf.shipped and _shipped_ok(mf)):
             states.append("ready")
         elif path.exists():
             states.append("corrupt")
@@ -188,7 +231,12 @@ def verify(models_dir: Path, spec: ModelSpec) -> list[str]:
     """Full re-hash of every cached file; returns the names of files that fail (and unmarks them)."""
     bad = []
     for mf in spec.files:
-        path = model_dir(models_dir, spec) / mf.name
+        path = file_path(models_dir, spec, mf)
+        if mf.shipped:
+            _SHIPPED_OK.clear()
+            if not _shipped_ok(mf):
+                bad.append(mf.name)
+            continue
         if not path.exists() or _sha256(path) != mf.sha256:
             bad.append(mf.name)
             _marker(path).unlink(missing_ok=True)
@@ -259,7 +307,11 @@ def pull(
     """Fetch, assemble and verify a bundled model; a no-op when the cache is already verified."""
     spec = get_spec(name)
     mdir = model_dir(models_dir, spec)
-    todo = [mf for mf in spec.files if not _cached_ok(mdir / mf.name, mf)]
+    bad = [mf.name for mf in spec.files if mf.shipped and not _shipped_ok(mf)]
+    if bad:
+        raise ModelError(f"model {spec.name}: shipped file(s) {', '.join(bad)} do not match their pinned sha256; "
+                         "reinstall sovrag")
+    todo = [mf for mf in spec.files if not mf.shipped and not _cached_ok(mdir / mf.name, mf)]
     if todo:
         mdir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=mdir, prefix=".wheels-") as tmp:
@@ -278,6 +330,11 @@ def resolve_file(models_dir: Path, name: str, filename: str, auto_pull: bool = F
     mf = next((f for f in spec.files if f.name == filename), None)
     if mf is None:
         raise ModelError(f"model {spec.name}: has no file {filename!r}")
+    if mf.shipped:
+        if not _shipped_ok(mf):
+            raise ModelError(f"model {spec.name}: {mf.shipped_path()} is missing or does not match its pinned sha256 "
+                             f"({mf.sha256[:12]}…): reinstall sovrag; `--verify lexical` needs no model")
+        return mf.shipped_path()
     path = model_dir(models_dir, spec) / filename
     if not _cached_ok(path, mf):
         if not auto_pull:
