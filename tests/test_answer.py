@@ -138,11 +138,39 @@ def test_contradicting_sources_are_flagged(pipeline):
 
 @pytest.mark.model
 @pytest.mark.slow
-def test_streaming_gives_text_then_the_verified_answer(pipeline):
+def test_streaming_gives_verified_sentences_then_the_answer(pipeline):
     items = list(pipeline.stream("What is the hotel limit per night?"))
     final = items[-1]
     assert isinstance(final, Answer) and all(isinstance(i, str) for i in items[:-1])
-    assert "".join(items[:-1]).strip() == final.draft and "180" in final.text
+    assert "".join(items[:-1]) == final.text and "180" in final.text and "[" in items[0]
+    assert final.timings["first_text_s"] >= final.timings["first_token_s"]
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_an_abstention_streams_as_the_abstention_text(pipeline):
+    items = list(pipeline.stream("What is the parental leave policy for adoptive parents?"))
+    final = items[-1]
+    assert final.abstained, final.text
+    assert "".join(items[:-1]) == final.text and final.text.startswith("The documents do not answer this")
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_yes_no_question_is_answered_yes_or_no_first(pipeline):
+    a = pipeline.answer("Do new employees get vacation days?")
+    assert not a.abstained and a.text.startswith("Yes"), a.text
+    assert a.sentences[0].citations and "handbook.md" in _cited_docs(a)
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_withheld_unsupported_sentences_are_not_shown(pipeline):
+    p = AnswerPipeline(pipeline.col, pipeline.llm, AnswerOptions(max_tokens=80, unsupported="withhold"))
+    items = list(p.stream("How many vacation days do new employees get?"))
+    final = items[-1]
+    assert "".join(items[:-1]) == final.text and "[unsupported]" not in final.text
+    assert all(s.text not in final.text for s in final.sentences if not s.supported)
 
 
 def test_bad_questions(pipeline):

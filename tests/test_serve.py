@@ -256,6 +256,8 @@ def test_rag_chat_streams_openai_chunks_with_usage_and_sources(live: Live) -> No
     finals = [c for c in chunks if c.choices and c.choices[0].finish_reason]
     assert len(finals) == 1 and "25" in text
     sov = finals[0].model_extra["sovrag"]
+    assert text == sov["text"]  # a plain streaming client shows the verified answer, citations included
+    assert "[" in text and not sov["abstained"]
     assert "handbook.md" in {s["chunk"]["source"] for s in sov["sources"]} and "25" in sov["text"]
     for cite in (c for s in sov["sentences"] for c in s["citations"]):  # the evidence, in its whole passage
         assert cite["evidence"] in sov["sources"][cite["source"] - 1]["chunk"]["text"]

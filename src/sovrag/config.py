@@ -50,6 +50,11 @@ class Settings:
     llm_threads: int = 0  # 0 = the cores this process may use
     llm_context: int = 4096  # tokens of context the local model is loaded with
     llm_timeout: float = 120.0  # seconds per request to an HTTP host
+    # How answers are checked: "model" (the shipped groundedness verifier), "lexical" (no model), or the folder
+    # of a verifier trained by `python -m sovrag.train verifier`; and whether an unsupported sentence is
+    # "mark"ed or "withhold"n.
+    verify: str = "model"
+    unsupported: str = "mark"
 
     @property
     def models_dir(self) -> Path:
@@ -109,6 +114,8 @@ def _coerce(s: Settings) -> Settings:
             raise ConfigError(f"setting {f.name}={v!r}: expected {f.type}") from e
         values[f.name] = v
     out = Settings(**values)
+    if out.unsupported not in ("mark", "withhold"):
+        raise ConfigError(f"setting unsupported={out.unsupported!r}: expected 'mark' or 'withhold'")
     if out.chunk_mode not in ("recursive", "document"):
         raise ConfigError(f"setting chunk_mode={out.chunk_mode!r}: expected 'recursive' or 'document'")
     if out.chunk_tokens < 16:

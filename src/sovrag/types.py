@@ -148,6 +148,10 @@ class AnswerSentence:
     supported: bool
     #: Sources the model cited that do not back this sentence (dropped from citations).
     rejected: tuple[int, ...] = ()
+    #: Sources the verifier found stating the opposite of this sentence.
+    contradicted_by: tuple[int, ...] = ()
+    #: Why the sentence was not checked ("" when it was): e.g. it is not in a language the verifier knows.
+    unchecked: str = ""
 
 
 @dataclass(frozen=True)
@@ -191,7 +195,8 @@ class Answer:
                           index=0, page=c.get("page"), headings=tuple(c.get("headings") or ()))
             sources.append(Source(s["number"], chunk, s["text"], s["relevance"]))
         sentences = [AnswerSentence(s["text"], tuple(Citation(**c) for c in s["citations"]), s["supported"],
-                                    tuple(s.get("rejected", ()))) for s in d["sentences"]]
+                                    tuple(s.get("rejected", ())), tuple(s.get("contradicted_by", ())),
+                                    s.get("unchecked", "")) for s in d["sentences"]]
         contradictions = [Contradiction(c["source_a"], c["claim_a"], tuple(c["values_a"]), c["source_b"], c["claim_b"],
                                         tuple(c["values_b"])) for c in d.get("contradictions", [])]
         return cls(d["question"], d["text"], sentences, sources, d["abstained"], d.get("abstain_reason", ""),

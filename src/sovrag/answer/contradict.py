@@ -1,9 +1,11 @@
 """Contradiction detection: do the top sources state different values for the asked fact?
 
 For every pair of sources from different documents, take each source's sentences that answer the
-question (high similarity to it) and look for a pair that says the same thing (high similarity to each
-other) with different values: numbers and dates, or names (capitalised terms) when the two sentences
-are near-paraphrases. Such a pair is reported with both sides, so the answer can cite each.
+question (high similarity to it) and look for a pair about the same thing (high similarity to each other)
+that disagrees. With the groundedness verifier (the default), a pair disagrees when the verifier reads one
+sentence as contradicting the other (either way round); without it (lexical), when they state different
+values: numbers and dates, or names (capitalised terms) when the two sentences are near-paraphrases. Such a
+pair is reported with both sides, so the answer can cite each.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 
 from sovrag.text import numbers
 from sovrag.types import Contradiction, Source
+from sovrag.verifier import Verifier
 
 QUESTION_SIM = 0.35  # a sentence answers the question
 SAME_FACT_SIM = 0.6  # two sentences state the same fact
@@ -35,6 +38,7 @@ def find_contradictions(
     sentences: dict[int, list[str]],
     vectors: dict[int, np.ndarray],
     question_vector: np.ndarray,
+    verifier: Verifier | None = None,
 ) -> list[Contradiction]:
     """sentences/vectors: per Source.number, the sentences the model saw and their embeddings."""
     relevant: dict[int, list[int]] = {}
@@ -58,7 +62,10 @@ def find_contradictions(
                 sa, sb = sentences[a][i], sentences[b][j]
                 na, nb = numbers(sa), numbers(sb)
                 va = vb = None
-                if na and nb and na != nb and not (na & nb):
+                if verifier is not None:
+                    if _disagree(verifier, sa, sb):
+                        va, vb = _values(sa, sb)
+                elif na and nb and na != nb and not (na & nb):
                     va, vb = na, nb
                 elif sim >= PARAPHRASE_SIM:
                     ma, mb = _names(sa), _names(sb)
@@ -69,3 +76,19 @@ def find_contradictions(
         if best is not None:
             found.append(best[1])
     return found
+
+
+def _disagree(verifier: Verifier, a: str, b: str) -> bool:
+    vs = verifier.score_pairs([(a, b), (b, a)])
+    return any(not v.outside and v.contradicted >= 0.5 and v.contradicted > v.supported for v in vs)
+
+
+def _values(a: str, b: str) -> tuple[set[str], set[str]]:
+    """What differs between two disagreeing sentences: their numbers, else their names, else the sentences."""
+    na, nb = numbers(a), numbers(b)
+    if na != nb and (na - nb or nb - na):
+        return (na - nb) or na, (nb - na) or nb
+    ma, mb = _names(a), _names(b)
+    if ma != mb and (ma - mb or mb - ma):
+        return (ma - mb) or ma, (mb - ma) or mb
+    return {f'"{a}"'}, {f'"{b}"'}

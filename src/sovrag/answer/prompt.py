@@ -38,12 +38,16 @@ def source_label(src: Source) -> str:
 
 
 def build_messages(question: str, sources: Sequence[Source], style: str = "simple",
-                   earlier: Sequence[Turn] = ()) -> list[Message]:
-    """The prompt; `earlier` turns (the last exchange of a conversation) come before the question."""
+                   earlier: Sequence[Turn] = (), polarity: str = "") -> list[Message]:
+    """The prompt; `earlier` turns (the last exchange of a conversation) come before the question; `polarity`
+    ("Yes"/"No": a yes/no question the verifier has settled) asks for the sentence of the documents behind it."""
     docs = "\n\n".join(f"[{s.number}] ({source_label(s)})\n{s.text}" for s in sources)
     if style == "cited":
         user = f"Documents:\n\n{docs}\n\nQuestion: {question}\n{CITED_RULES}"
     else:
         user = (f"Question: {question}\n\nDocuments:\n\n{docs}\n\nQuestion: {question}\n"
                 "Write a short answer based on the documents.")
+    if polarity:
+        user += (f"\nThe answer is {polarity}. In one sentence, say what in the documents shows it, without "
+                 f"starting with {polarity}.")
     return [Message("system", SYSTEM), *(Message(t.role, t.text) for t in earlier), Message("user", user)]

@@ -1,7 +1,13 @@
 """Citation verification: which sources back each sentence of the answer, and how well.
 
-The model's bracket numbers are treated as hints, never as truth (small models cite badly). For every
-answer sentence and every source, support is the best over the source's sentences of
+The model's bracket numbers are treated as hints, never as truth (small models cite badly). By default the
+groundedness verifier (sovrag.verifier, a trained cross-encoder) decides: a sentence is supported when the
+verifier says a source supports it; the citations kept are the cited sources it confirms, else the best
+source it finds; sources it finds stating the opposite are recorded. A leading "Yes"/"No" is checked as the
+answer to the question, a short answer ("Delhi") with the question.
+
+`lexical` (no model, fast) is the earlier rule: for every answer sentence and every source, support is the
+best over the source's sentences of
 
     0.6 * coverage + 0.4 * cosine
 
@@ -23,6 +29,7 @@ import numpy as np
 from sovrag.embed import Embedder
 from sovrag.text import citations, content_terms, numbers, split_sentences, strip_citations
 from sovrag.types import AnswerSentence, Citation, Evidence
+from sovrag.verifier import Verdict, Verifier, claims_of, outside_training, quote
 
 COVERAGE_WEIGHT = 0.6
 SUPPORT_THRESHOLD = 0.55
@@ -64,8 +71,11 @@ def is_claim(sentence: str) -> bool:
     return len(content_terms(strip_citations(sentence))) >= 1
 
 
-def verify(answer: str, sources: Sequence[Evidence], embedder: Embedder,
-           threshold: float = SUPPORT_THRESHOLD) -> list[AnswerSentence]:
+def verify(answer: str, sources: Sequence[Evidence], embedder: Embedder, threshold: float = SUPPORT_THRESHOLD,
+           verifier: Verifier | None = None, question: str = "") -> list[AnswerSentence]:
+    """Each sentence of `answer` with the sources that back it; by the verifier when given, else lexically."""
+    if verifier is not None:
+        return [verify_sentence(s, sources, verifier, question) for s in split_sentences(answer)]
     raw = split_sentences(answer)
     if not raw:
         return []
@@ -107,3 +117,51 @@ def _support_by_clauses(claim: str, sources: dict[int, Evidence], embedder: Embe
         if best not in found or found[best].support < scored[best][0]:
             found[best] = Citation(best, round(scored[best][0], 3), scored[best][1], best in cited)
     return sorted(found.values(), key=lambda c: c.source)
+
+
+def verify_sentence(sentence: str, sources: Sequence[Evidence], verifier: Verifier,
+                    question: str = "") -> AnswerSentence:
+    """One answer sentence, checked by the verifier against every source. A sentence may need several claims to
+    hold ('Yes, ...': the yes and the rest); a compound one that no single source backs ('the hotel limit is 180
+    EUR, and passwords need 14 characters') is supported when each of its clauses is, by any source."""
+    claim = strip_citations(sentence)
+    if not is_claim(sentence) or not sources:
+        return AnswerSentence(claim, (), supported=not sources or not is_claim(sentence))
+    why = outside_training(claim)
+    if why:
+        return AnswerSentence(claim, (), supported=False, unchecked=why)
+    cited = citations(sentence)
+    by_number = {s.number: s for s in sources}
+    supported, found, against = _check_parts(claims_of(claim, question), by_number, verifier, cited, question)
+    if not supported and len(parts := clauses(claim)) >= 2:
+        supported, found, more = _check_parts(parts, by_number, verifier, cited, question)
+        against = against if not supported else more
+    kept = tuple(sorted(found.values(), key=lambda c: c.source)) if supported else ()
+    rejected = tuple(n for n in cited if n not in found or not supported)
+    return AnswerSentence(claim, kept, supported=supported, rejected=rejected, contradicted_by=against)
+
+
+def _check_parts(parts: list[str], by_number: dict[int, Evidence], verifier: Verifier, cited: list[int],
+                 question: str) -> tuple[bool, dict[int, Citation], tuple[int, ...]]:
+    """Whether every part is supported by a source (a cited one first), the citations, the contradicting sources."""
+    numbers_ = list(by_number)
+    verdicts = verifier.score_pairs([(by_number[n].text, part) for part in parts for n in numbers_], question)
+    table: list[dict[int, Verdict]] = [dict(zip(numbers_, verdicts[i * len(numbers_):(i + 1) * len(numbers_)],
+                                                strict=True)) for i in range(len(parts))]
+    found: dict[int, Citation] = {}
+    supported = True
+    for part, row in zip(parts, table, strict=True):
+        ok = [n for n in cited if n in row and verifier.supports(row[n])]
+        if not ok:
+            best = max(row, key=lambda n: row[n].supported)
+            ok = [best] if verifier.supports(row[best]) else []
+        if not ok:
+            supported = False
+            continue
+        for n in ok:
+            v = row[n]
+            if n not in found or found[n].support < v.supported:
+                found[n] = Citation(n, round(v.supported, 3), quote(v.window, part), n in cited)
+    against = tuple(sorted({n for row in table for n, v in row.items()
+                            if not v.outside and v.contradicted >= 0.5 and v.contradicted > v.supported}))
+    return supported, found, against

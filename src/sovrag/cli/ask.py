@@ -78,7 +78,8 @@ def ask(
     collection: Annotated[str, typer.Option("--collection", "-c")],
     llm: Annotated[str | None, typer.Option(help="LLM spec: llamacpp:NAME|PATH.gguf, openai://host/v1?model=m, "
                                             "or a profile: fast, quality [env SOVRAG_LLM]")] = None,
-    stream: Annotated[bool, typer.Option(help="Print the answer as it is generated")] = False,
+    stream: Annotated[bool, typer.Option(help="Print the answer sentence by sentence as it is generated and "
+                                         "verified")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full Answer as JSON")] = False,
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=50, help="Passages to retrieve")] = 6,
     mode: Annotated[str, typer.Option(help="Retrieval: hybrid, dense or bm25")] = "hybrid",
@@ -86,12 +87,21 @@ def ask(
     no_compress: Annotated[bool, typer.Option("--no-compress", help="Give the model whole chunks")] = False,
     max_tokens: Annotated[int, typer.Option(min=1, max=4096, help="Longest answer in tokens")] = 256,
     tenant: Annotated[str | None, typer.Option(help="A server tenant's collection of this name")] = None,
+    verify: Annotated[str | None, typer.Option(help="How sentences are checked: model (the trained verifier), "
+                                               "lexical (no model) or a trained verifier's folder "
+                                               "[env SOVRAG_VERIFY]")] = None,
+    unsupported: Annotated[str | None, typer.Option(help="An unsupported sentence is marked or withheld: mark, "
+                                                    "withhold [env SOVRAG_UNSUPPORTED]")] = None,
 ) -> None:
     """Answer a question from a collection, citing the passages that support each sentence."""
     from sovrag.retrieve import parse_filters
     from sovrag.types import Answer
 
-    s = settings(ctx)
+    try:
+        s = settings(ctx).with_overrides(verify=verify, unsupported=unsupported)
+    except SovragError as e:
+        fail(e)
+        return
     answer: Answer | None = None
     try:
         request = {"collection": collection, "tenant": tenant, "question": question, "top_k": top_k, "mode": mode,
@@ -136,7 +146,8 @@ def _journey(s: Settings, request: dict[str, Any], llm: str | None) -> Iterator[
             yield item["delta"] if "delta" in item else Answer.from_dict(item["answer"])
         return
     options = AnswerOptions(top_k=request["top_k"], mode=request["mode"], filters=request["filters"],
-                            compress=request["compress"], max_tokens=request["max_tokens"])
+                            compress=request["compress"], max_tokens=request["max_tokens"], verify=s.verify,
+                            unsupported=s.unsupported)
     with open_collection(s, store_collection(s, request["collection"], request["tenant"])) as col:
         if col.store.count() == 0:
             raise SovragError(f"collection {request['collection']!r}: is empty; ingest documents into it first")
@@ -149,16 +160,20 @@ def _print_answer(answer: object, streamed: bool) -> None:
     from sovrag.types import Answer
 
     assert isinstance(answer, Answer)
-    if streamed:
-        out.rule("verified", style="dim")
     style = "yellow" if answer.abstained else "bold"
-    out.print(f"[{style}]{answer.text}[/]", highlight=False)
+    if not streamed:  # a streamed answer is already on screen: it was printed sentence by sentence, verified
+        out.print(f"[{style}]{answer.text}[/]", highlight=False)
     if answer.abstained:
         out.print(f"[dim]({answer.abstain_reason})[/]", highlight=False)
     unsupported = [s.text for s in answer.sentences if not s.supported]
     if unsupported and not answer.abstained:
-        out.print(f"[yellow]{len(unsupported)} sentence(s) not supported by any source are marked "
-                  "[unsupported].[/]", highlight=False)
+        how = "withheld" if "[unsupported]" not in answer.text else "marked [unsupported]"
+        out.print(f"[yellow]{len(unsupported)} sentence(s) not supported by any source are {how}.[/]",
+                  highlight=False)
+    for sent in answer.sentences:
+        if sent.contradicted_by and not answer.abstained:
+            out.print(f"[red]contradicted by {', '.join(f'[{n}]' for n in sent.contradicted_by)}:[/] {sent.text}",
+                      highlight=False)
     for c in answer.contradictions:
         out.print(f"[red]sources disagree:[/] [{c.source_a}] \"{c.claim_a}\" vs [{c.source_b}] \"{c.claim_b}\"",
                   highlight=False)

@@ -116,9 +116,10 @@ def _print_eval(result: dict[str, Any], collection: str, as_json: bool) -> None:
 def check(
     ctx: typer.Context,
     answer: Annotated[str, typer.Option(help="The answer to check")],
-    passage: Annotated[Path, typer.Option(help="File holding the passage ('-' reads standard input)")],
-    question: Annotated[str, typer.Option(help="The question the answer replies to (helps the judge)")] = "",
-    method: Annotated[str, typer.Option(help="lexical (no model), judge or combined")] = "lexical",
+    passage: Annotated[str, typer.Option(help="The passage: a file, '-' (standard input) or the text itself")],
+    question: Annotated[str, typer.Option(help="The question the answer replies to (reads a short answer)")] = "",
+    method: Annotated[str, typer.Option(help="model (the trained verifier), lexical (no model), judge or "
+                                              "combined")] = "model",
     judge: Annotated[str | None, typer.Option(help="Judge LLM for --method judge/combined [env SOVRAG_LLM]")]
     = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
@@ -132,13 +133,8 @@ def check(
     try:
         if method not in METHODS:
             raise SovragError(f"--method {method!r}: expected one of {', '.join(METHODS)}")
-        try:
-            text = sys.stdin.read() if str(passage) == "-" else passage.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            raise SovragError(f"passage {passage}: cannot be read as UTF-8 text ({e})") from e
-        if not text.strip():
-            raise SovragError(f"passage {passage}: is empty")
-        j = Judge(create_llm(s, judge)) if method != "lexical" else None
+        text = _passage_text(passage)
+        j = Judge(create_llm(s, judge)) if method in ("judge", "combined") else None
         result = check_support(text, answer, method, j, question)  # type: ignore[arg-type]
     except SovragError as e:  # exit 2: 1 means "not supported"
         err.print(f"[bold red]error:[/] {e}", highlight=False)
@@ -147,6 +143,27 @@ def check(
         out.print_json(json.dumps({k: v for k, v in result.__dict__.items() if k != "checked_terms"}))
     else:
         verdict = "[green]supported[/]" if result.supported else "[red]NOT supported[/]"
+        if result.label == "not checked":
+            verdict = "[yellow]not checked[/]"
         out.print(f"{verdict} ({result.method}): {result.reason}", highlight=False)
     if not result.supported:
         raise typer.Exit(1)
+
+
+def _passage_text(passage: str) -> str:
+    """--passage: '-' reads standard input; an existing file is read; text with spaces is the passage itself."""
+    name = "standard input" if passage == "-" else passage
+    try:
+        if passage == "-":
+            text = sys.stdin.read()
+        elif Path(passage).is_file():
+            text = Path(passage).read_text(encoding="utf-8")
+        elif any(c.isspace() for c in passage.strip()):
+            text, name = passage, "--passage"
+        else:
+            raise SovragError(f"passage {passage}: no such file (give a file, '-' for standard input, or the text)")
+    except (OSError, UnicodeDecodeError) as e:
+        raise SovragError(f"passage {passage}: cannot be read as UTF-8 text ({e})") from e
+    if not text.strip():
+        raise SovragError(f"passage {name}: is empty")
+    return text

@@ -143,7 +143,8 @@ async def ask(body: AskIn, ctx: Ctx) -> StreamingResponse:
     """The question journey, streamed as JSON lines: {"delta": text}..., then {"answer": Answer.to_dict()}."""
     await anyio.to_thread.run_sync(ctx.llm.model)
     opts = AnswerOptions(top_k=body.top_k, mode=body.mode, filters=body.filters, compress=body.compress,
-                         max_tokens=body.max_tokens)
+                         max_tokens=body.max_tokens, verify=ctx.settings.verify,
+                         unsupported=ctx.settings.unsupported)
     store = _store_name(ctx, body.collection, body.tenant)
 
     def retrieve() -> tuple[AnswerPipeline, Any]:

@@ -1,0 +1,173 @@
+"""`sovrag ask` before and after the trust layer (trained verifier, recalibrated abstention, yes/no answers).
+
+Questions come only from documents in the verifier's held-out test split (sovrag.train.sources.split_of): N
+HaluEval-QA questions and N BoolQ dev questions (lower-case, paraphrased web queries), answered from one index
+of every HaluEval-QA and BoolQ passage, twice: as indexed (gold passage present) and with each question's gold
+passage deleted from the index (gold removed).
+
+    before: verify="lexical", min_coverage=0.5 (the question-term coverage gate), no yes/no lead
+    after:  the defaults (verify="model": the shipped verifier; no coverage gate; yes/no lead by the verifier)
+
+Per run: token F1 and contains-answer (HaluEval), yes/no agreement with BoolQ's label (first word of the
+answer; an abstention counts as a miss), citation precision (share of citations on the gold passage) and
+recall (answered questions citing it), abstention with the gold present (all, and where the gold passage was
+retrieved) and removed, share of answer sentences marked unsupported, seconds per answer and to first text.
+
+    .venv/bin/python benchmarks/trust_layer.py --questions 100 [--llm quality] [--configs before after]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "src"))
+
+import answer_quality as AQ  # noqa: E402
+import datasets as D  # noqa: E402
+
+from sovrag.answer import AnswerOptions, AnswerPipeline  # noqa: E402
+from sovrag.evaluate.answers import contains_answer, token_f1  # noqa: E402
+from sovrag.generate import GenerationParams, create_llm  # noqa: E402
+from sovrag.text import strip_citations  # noqa: E402
+from sovrag.train.sources import split_of  # noqa: E402
+
+NO_CACHE = GenerationParams(extra={"cache_prompt": False})
+CONFIGS = {
+    "before": dict(verify="lexical", min_coverage=0.5),
+    "after": dict(),
+}
+
+
+def items(n: int, seed: int) -> list[dict]:
+    rng = random.Random(seed)
+    out = []
+    for corpus in ("halueval", "boolq"):
+        rows = list(D._rows(corpus))
+        pool = []
+        for r in rows:
+            doc = (r.get("knowledge") or r.get("passage") or "").strip()
+            if doc and split_of(doc) == "test":
+                ref = r["right_answer"] if corpus == "halueval" else ("yes" if str(r["answer"]) == "True" else "no")
+                pool.append({"corpus": corpus, "question": r["question"].strip(), "answer": ref,
+                             "gold": D.passage_id(doc)})
+        out.extend(rng.sample(pool, min(n, len(pool))))
+    return out
+
+
+def first_word(text: str) -> str:
+    w = text.strip().split(maxsplit=1)
+    return w[0].strip(".,!:;").lower() if w else ""
+
+
+def run(pipeline: AnswerPipeline, its: list[dict], label: str) -> list[dict]:
+    rows = []
+    for k, it in enumerate(its):
+        a = pipeline.answer(it["question"])
+        cited = [c.source for s in a.sentences for c in s.citations]
+        by_number = {s.number: s for s in a.sources}
+        gold_cited = [n for n in cited if by_number[n].chunk.doc_id == it["gold"]]
+        claims = [s for s in a.sentences if s.citations or not s.supported]
+        row = {
+            "corpus": it["corpus"], "question": it["question"], "reference": it["answer"], "answer": a.text,
+            "draft": a.draft, "abstained": a.abstained, "reason": a.abstain_reason,
+            "gold_retrieved": any(s.chunk.doc_id == it["gold"] for s in a.sources),
+            "citations": len(cited), "gold_citations": len(gold_cited),
+            "sentences": len(claims), "unsupported": sum(not s.supported for s in claims),
+            "seconds": a.timings.get("total_s", 0.0), "first_text_s": a.timings.get("first_text_s", 0.0),
+            "first_token_s": a.timings.get("first_token_s", 0.0), "verify_s": a.timings.get("verify_s", 0.0),
+        }
+        if it["corpus"] == "halueval":
+            shown = strip_citations(a.text.replace("[unsupported]", ""))
+            row["f1"] = token_f1(shown, it["answer"]) if not a.abstained else 0.0
+            row["contains"] = contains_answer(shown, it["answer"]) if not a.abstained else 0.0
+        else:
+            row["agree"] = float(not a.abstained and first_word(a.text) == it["answer"])
+        rows.append(row)
+        print(f"[{label} {k + 1}/{len(its)}] {it['corpus']} abst={a.abstained} {a.timings.get('total_s', 0):.1f}s "
+              f"{a.text[:80]!r}", flush=True)
+    return rows
+
+
+def summary(rows: list[dict]) -> dict:
+    def mean(key, rs):
+        vals = [r[key] for r in rs if key in r]
+        return round(statistics.fmean(vals), 3) if vals else None
+
+    out = {}
+    for corpus in ("halueval", "boolq"):
+        rs = [r for r in rows if r["corpus"] == corpus]
+        if not rs:
+            continue
+        answered = [r for r in rs if not r["abstained"]]
+        retrieved = [r for r in rs if r["gold_retrieved"]]
+        cites = sum(r["citations"] for r in answered)
+        sents = sum(r["sentences"] for r in answered)
+        out[corpus] = {
+            "n": len(rs), "abstention": mean("abstained", [{"abstained": float(r["abstained"])} for r in rs]),
+            "abstention_gold_retrieved": round(sum(r["abstained"] for r in retrieved) / len(retrieved), 3)
+            if retrieved else None,
+            "gold_retrieved": round(len(retrieved) / len(rs), 3),
+            "token_f1": mean("f1", rs), "contains_answer": mean("contains", rs), "yes_no_agreement": mean("agree", rs),
+            "yes_no_agreement_answered": mean("agree", answered),
+            "citation_precision": round(sum(r["gold_citations"] for r in answered) / cites, 3) if cites else None,
+            "citation_recall": round(sum(r["gold_citations"] > 0 for r in answered) / len(answered), 3)
+            if answered else None,
+            "unsupported_sentence_share": round(sum(r["unsupported"] for r in answered) / sents, 3) if sents else None,
+            "seconds_mean": mean("seconds", rs), "first_text_s_mean": mean("first_text_s", answered),
+            "first_token_s_mean": mean("first_token_s", answered), "verify_s_mean": mean("verify_s", answered),
+        }
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--questions", type=int, default=100, help="per corpus")
+    ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--llm", default=None, help="LLM spec or profile (default: the bundled 0.5B)")
+    ap.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    ap.add_argument("--skip-removed", action="store_true")
+    args = ap.parse_args()
+    its = items(args.questions, args.seed)
+    passages = D.union([D.load("halueval"), D.load("boolq")]).passages
+    base = D.test_settings()
+    results: dict = {"machine": D.machine(), "questions_per_corpus": args.questions, "seed": args.seed,
+                     "index_passages": len(passages), "configs": {k: CONFIGS[k] for k in args.configs}}
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "data"
+        data.mkdir()
+        (data / "models").symlink_to(base.models_dir, target_is_directory=True)
+        settings = base.with_overrides(data_dir=data, llm_context=4096)
+        col = AQ.build_index(settings, "trust", passages)
+        llm = create_llm(settings, args.llm)
+        results["llm"] = llm.name
+        out = HERE / "results" / f"trust_layer_{llm.name.split(':')[-1]}.json"
+        out.parent.mkdir(exist_ok=True)
+        pipes = {k: AnswerPipeline(col, llm, AnswerOptions(max_tokens=64, params=NO_CACHE, **CONFIGS[k]))
+                 for k in args.configs}
+        for k, p in pipes.items():
+            rows = run(p, its, f"{k} present")
+            results[f"{k}_present"] = summary(rows)
+            results[f"rows_{k}_present"] = rows
+            out.write_text(json.dumps(results, indent=2))
+        if not args.skip_removed:
+            for it in its:
+                col.store.delete_document(it["gold"])
+            for k, p in pipes.items():
+                rows = run(p, its, f"{k} removed")
+                results[f"{k}_removed"] = summary(rows)
+                results[f"rows_{k}_removed"] = rows
+                out.write_text(json.dumps(results, indent=2))
+        col.close()
+    print(json.dumps({k: v for k, v in results.items() if not k.startswith("rows_")}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
