@@ -6,7 +6,9 @@ of every HaluEval-QA and BoolQ passage, twice: as indexed (gold passage present)
 passage deleted from the index (gold removed).
 
     before: verify="lexical", min_coverage=0.5 (the question-term coverage gate), no yes/no lead
-    after:  the defaults (verify="model": the shipped verifier; no coverage gate; yes/no lead by the verifier)
+    strict: the verifier alone decides support (no coverage gate; yes/no lead by the verifier)
+    after:  the defaults: as strict, and a sentence the verifier neither supports nor finds contradicted may
+            be supported by the lexical rule
 
 Per run: token F1 and contains-answer (HaluEval), yes/no agreement with BoolQ's label (first word of the
 answer; an abstention counts as a miss), citation precision (share of citations on the gold passage) and
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import statistics
 import sys
 import tempfile
@@ -42,6 +45,7 @@ from sovrag.train.sources import split_of  # noqa: E402
 NO_CACHE = GenerationParams(extra={"cache_prompt": False})
 CONFIGS = {
     "before": dict(verify="lexical", min_coverage=0.5),
+    "strict": dict(lexical_fallback=False),  # the verifier alone (the first "after" run)
     "after": dict(),
 }
 
@@ -63,8 +67,8 @@ def items(n: int, seed: int) -> list[dict]:
 
 
 def first_word(text: str) -> str:
-    w = text.strip().split(maxsplit=1)
-    return w[0].strip(".,!:;").lower() if w else ""
+    m = re.match(r"\s*([A-Za-z]+)", text)
+    return m.group(1).lower() if m else ""
 
 
 def run(pipeline: AnswerPipeline, its: list[dict], label: str) -> list[dict]:
@@ -134,6 +138,7 @@ def main() -> None:
     ap.add_argument("--llm", default=None, help="LLM spec or profile (default: the bundled 0.5B)")
     ap.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     ap.add_argument("--skip-removed", action="store_true")
+    ap.add_argument("--tag", default="", help="suffix of the results file")
     args = ap.parse_args()
     its = items(args.questions, args.seed)
     passages = D.union([D.load("halueval"), D.load("boolq")]).passages
@@ -148,7 +153,7 @@ def main() -> None:
         col = AQ.build_index(settings, "trust", passages)
         llm = create_llm(settings, args.llm)
         results["llm"] = llm.name
-        out = HERE / "results" / f"trust_layer_{llm.name.split(':')[-1]}.json"
+        out = HERE / "results" / f"trust_layer_{llm.name.split(':')[-1]}{args.tag}.json"
         out.parent.mkdir(exist_ok=True)
         pipes = {k: AnswerPipeline(col, llm, AnswerOptions(max_tokens=64, params=NO_CACHE, **CONFIGS[k]))
                  for k in args.configs}

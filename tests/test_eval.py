@@ -95,10 +95,12 @@ def test_retrieval_ranking_by_document_name_or_by_reference_context() -> None:
 # ------------------------------------------------------------------ hallucination check
 def test_lexical_check_finds_words_and_numbers_the_passage_lacks() -> None:
     passage = "The Timbarra Gold Mine is near the Bruxner Highway. It produced 4,000 ounces of gold in 1998."
-    assert check_support(passage, "Bruxner Highway").supported
-    assert check_support(passage, "It produced 4000 ounces.").supported  # numbers compared as written, sans commas
-    bad = check_support(passage, "The mine is at the intersection of the Pacific Highway, opened in 1975.")
-    assert not bad.supported and "pacific" in bad.unsupported_terms and bad.unsupported_numbers == ("1975",)
+    assert check_support(passage, "Bruxner Highway", "lexical").supported
+    # numbers compared as written, sans commas
+    assert check_support(passage, "It produced 4000 ounces.", "lexical").supported
+    bad = check_support(passage, "The mine is at the intersection of the Pacific Highway, opened in 1975.",
+                        "lexical")
+    assert not bad.supported and "pacif" in bad.unsupported_terms and bad.unsupported_numbers == ("1975",)
     assert 0 < bad.coverage < 1 and "not in the passage" in bad.reason
     yes = lexical_check(passage, "Yes")
     assert yes.supported and "nothing to check" in yes.method

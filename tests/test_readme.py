@@ -46,6 +46,6 @@ def test_the_usage_block_runs_as_written(tmp_path: Path) -> None:
     ingest, search, stream, as_json, listed = outputs
     assert "6 added" in ingest
     assert "oncall-runbook.rst" in search
-    assert "180" in stream and "verified" in stream
+    assert "180" in stream and "[1]" in stream.split("\n", 1)[0]  # streamed verified, citations included
     assert "25" in json.loads(as_json)["text"]
     assert "examples" in listed

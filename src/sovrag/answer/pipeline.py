@@ -64,6 +64,10 @@ class AnswerOptions:
     verify: str = "model"
     #: An unsupported sentence is "mark"ed [unsupported] or "withhold"n from the answer text.
     unsupported: str = "mark"
+    #: A sentence the verifier does not support but finds no source contradicting may still be supported by
+    #: the lexical rule (term coverage + similarity, numbers must match): generated answers restate the
+    #: question's multi-hop premises in words the verifier was not trained to accept (docs/benchmarks.md).
+    lexical_fallback: bool = True
     max_chunks_per_doc: int = 3
     #: "simple" or "cited" (see answer/prompt.py); "auto": simple for local llama.cpp models, else cited.
     prompt_style: str = "auto"
@@ -171,6 +175,11 @@ class AnswerPipeline:
         v = self.verifier()
         checked = verify_sentence(sentence, prep.context.evidence, v, prep.question) if v is not None else None
         if checked is not None and not checked.unchecked:
+            if checked.supported or checked.contradicted_by or not self.opt.lexical_fallback:
+                return checked
+            out = verify(sentence, prep.context.evidence, self.col.embedder)
+            if out and out[0].supported and out[0].citations:
+                return replace(out[0], rejected=checked.rejected)
             return checked
         # lexical: asked for, or a sentence the verifier was not trained to read (not English), said so
         out = verify(sentence, prep.context.evidence, self.col.embedder)
