@@ -164,7 +164,7 @@ class AnswerPipeline:
                       f"needs {self.opt.min_coverage:.0%})")
         lead = None
         if not reason and ctx.hits and self.verifier() is not None:
-            lead = decide(ctx.question, ctx.evidence, self.verifier())
+            lead = decide(ctx.question, ctx.evidence, self.verifier(), {s.number: s.relevance for s in ctx.sources})
         hint = lead.text.rstrip(".") if lead else ""
         messages = build_messages(ctx.question, ctx.sources, self.style(), context_turns(history),
                                   hint) if ctx.hits else []

@@ -14,10 +14,18 @@ from collections.abc import Sequence
 from sovrag.types import AnswerSentence, Citation, Evidence
 from sovrag.verifier import Verifier, is_yes_no, quote, yes_no_claim
 
+#: The deciding source must be this relevant to the question (best question-sentence cosine). Chosen on 150
+#: BoolQ dev-split questions with the gold passage present vs removed: below it, leads were given from
+#: unrelated passages (98% of questions with the gold removed got a lead without the gate, 16% with it).
+MIN_SOURCE_RELEVANCE = 0.6
 
-def decide(question: str, sources: Sequence[Evidence], verifier: Verifier) -> AnswerSentence | None:
+
+def decide(question: str, sources: Sequence[Evidence], verifier: Verifier,
+           relevance: dict[int, float] | None = None) -> AnswerSentence | None:
     """The leading "Yes."/"No." sentence with its citation, or None (not a yes/no question, or no source
-    settles it)."""
+    relevant enough to the question settles it). `relevance`: per source number, its relevance."""
+    if relevance is not None:
+        sources = [s for s in sources if relevance.get(s.number, 0.0) >= MIN_SOURCE_RELEVANCE]
     if not sources or not is_yes_no(question):
         return None
     claims = [yes_no_claim(question, True), yes_no_claim(question, False)]
