@@ -28,6 +28,7 @@ from sovrag.errors import SovragError
 from sovrag.generate import LLM, Generation, GenerationParams, Message
 from sovrag.retrieve.context import retrieve_context
 from sovrag.store import Filters, SearchMode
+from sovrag.text import split_sentences
 from sovrag.types import Answer, AnswerSentence, Context, Source
 from sovrag.verifier import Verifier
 from sovrag.verifier import load as load_verifier
@@ -227,8 +228,6 @@ class AnswerPipeline:
         return answer
 
     def draft_sentences(self, draft: str, prep: Prepared) -> list[str]:
-        from sovrag.text import split_sentences
-
         out = split_sentences(draft)
         if out and prep.lead:
             out[0] = _drop_polarity(out[0])

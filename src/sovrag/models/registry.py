@@ -175,7 +175,7 @@ def _shipped_ok(mf: ModelFile) -> bool:
         return False
     key = (str(path), st.st_size, st.st_mtime_ns)
     if key not in _SHIPPED_OK:
-        _SHIPPED_OK[key] = st.st_size == mf.size and _sha256(path) == mf.sha256
+        _SHIPPED_OK[key] = st.st_size == mf.size and sha256(path) == mf.sha256
     return _SHIPPED_OK[key]
 
 
@@ -183,7 +183,8 @@ def _marker(path: Path) -> Path:
     return path.with_name(path.name + ".verified.json")
 
 
-def _sha256(path: Path) -> str:
+def sha256(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while block := f.read(1 << 20):
@@ -237,7 +238,7 @@ def verify(models_dir: Path, spec: ModelSpec) -> list[str]:
             if not _shipped_ok(mf):
                 bad.append(mf.name)
             continue
-        if not path.exists() or _sha256(path) != mf.sha256:
+        if not path.exists() or sha256(path) != mf.sha256:
             bad.append(mf.name)
             _marker(path).unlink(missing_ok=True)
         else:

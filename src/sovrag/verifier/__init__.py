@@ -10,7 +10,6 @@ reported as such, never scored as if it were.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from sovrag.errors import ModelError, SovragError
+from sovrag.models.registry import sha256
 from sovrag.text import STOPWORDS, content_terms, numbers, split_sentences, words
 
 LABELS = ("supported", "contradicted", "not enough information")
@@ -140,12 +140,15 @@ def _must_match(p: np.ndarray, claim: str, premise: str, question: str) -> np.nd
     return q
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
+def pad(encodings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """input_ids, attention_mask, token_type_ids of a batch of tokenizer encodings, zero-padded to the longest."""
+    width = max(len(e.ids) for e in encodings)
+    ids = np.zeros((len(encodings), width), dtype=np.int64)
+    mask, types = np.zeros_like(ids), np.zeros_like(ids)
+    for j, e in enumerate(encodings):
+        n = len(e.ids)
+        ids[j, :n], mask[j, :n], types[j, :n] = e.ids, e.attention_mask, e.type_ids
+    return ids, mask, types
 
 
 class Verifier:
@@ -185,14 +188,7 @@ class Verifier:
     def _run(self, pairs: Sequence[tuple[str, str]], batch: int = 16) -> np.ndarray:
         out = []
         for i in range(0, len(pairs), batch):
-            enc = self.tok.encode_batch([(p, c) for p, c in pairs[i:i + batch]])
-            width = max(len(e.ids) for e in enc)
-            ids = np.zeros((len(enc), width), dtype=np.int64)
-            mask = np.zeros_like(ids)
-            types = np.zeros_like(ids)
-            for j, e in enumerate(enc):
-                n = len(e.ids)
-                ids[j, :n], mask[j, :n], types[j, :n] = e.ids, e.attention_mask, e.type_ids
+            ids, mask, types = pad(self.tok.encode_batch([(p, c) for p, c in pairs[i:i + batch]]))
             feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
             with self._lock:
                 (logits,) = self.session.run(["logits"], {k: v for k, v in feed.items() if k in self.inputs})
