@@ -436,13 +436,18 @@ def test_a_revoked_key_sends_the_user_back_to_sign_in(page: sync_api.Page, live:
 class Proxy:
     """A TCP relay in front of the server whose connections the test can cut, as a dying server would."""
 
-    def __init__(self, port: int, cut_after: re.Pattern[bytes] | None = None) -> None:
-        #: cut every connection right after relaying a server chunk that matches (e.g. the first text delta)
-        self.cut_after = cut_after
+    def __init__(self, port: int, hold_after: re.Pattern[bytes] | None = None) -> None:
+        #: stop relaying a connection right after the server data that matches (e.g. the first text event), as
+        #: if the server had hung there; the test then sees what the browser shows and cuts the connection.
+        #: (Cutting at once would be racy: a browser's fetch stream drops chunks its page has not read yet
+        #: when the connection errors, so what "arrived" depends on how busy the page was.)
+        self.hold_after = hold_after
+        self.held = threading.Event()
         self.target = ("127.0.0.1", port)
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.base = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
         self.conns: list[socket.socket] = []
+        self.closed = threading.Event()
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -457,16 +462,21 @@ class Proxy:
                 threading.Thread(target=self._pump, args=(a, b, watch), daemon=True).start()
 
     def _pump(self, src: socket.socket, dst: socket.socket, watch: bool) -> None:
+        seen = b""  # what this connection relayed so far: a pattern may span two reads
         try:
             while data := src.recv(65536):
                 dst.sendall(data)
-                if watch and self.cut_after is not None and self.cut_after.search(data):
-                    self.cut()
-                    return
+                if watch and self.hold_after is not None:
+                    seen += data
+                    if self.hold_after.search(seen):
+                        self.held.set()
+                        self.closed.wait()  # relay nothing more; the test cuts
+                        return
         except OSError:
             pass
 
     def cut(self) -> None:
+        self.closed.set()
         for s in self.conns:
             with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
@@ -485,8 +495,9 @@ def test_connection_dropping_mid_answer_ends_the_stream_with_a_message(page: syn
         notes = EXAMPLES / "release-notes.txt"
         r = a.post("/v1/collections/firmware/documents", files=[("files", (notes.name, notes.read_bytes()))])
         _wait_job(a, r.raise_for_status().json()["id"])
-    # answers stream sentence by sentence once verified: the relay dies right after the first verified text
-    proxy = Proxy(int(live.base.rsplit(":", 1)[1]), cut_after=re.compile(rb'"content": ?"[^"]'))
+    # answers stream sentence by sentence once verified: the server goes silent right after the first whole event
+    # that carries verified text, the page shows that text, then the connection drops
+    proxy = Proxy(int(live.base.rsplit(":", 1)[1]), hold_after=re.compile(rb'"content": ?"[^"][^\n]*\n\n'))
     try:
         page.goto(proxy.base + "/")
         page.get_by_label("API key").fill(live.a_key)
@@ -495,8 +506,12 @@ def test_connection_dropping_mid_answer_ends_the_stream_with_a_message(page: syn
         page.get_by_label("Your question").fill("Which new features does firmware 4.2 add?")
         page.get_by_role("button", name="Ask").click()
         answer = page.locator(".msg.assistant").last
+        expect(answer.locator(".answer-text")).not_to_be_empty(timeout=60_000)
+        assert proxy.held.is_set()
+        first = answer.locator(".answer-text").inner_text()
+        proxy.cut()
         expect(answer.locator(".msg-error")).to_contain_text("connection to the server was lost", timeout=30_000)
-        expect(answer.locator(".answer-text")).not_to_be_empty()  # what arrived is kept
+        expect(answer.locator(".answer-text")).to_have_text(first)  # what arrived is kept
         expect(page.locator("#chat-send")).to_be_enabled()
         expect(page.locator("#chat-stop")).to_be_hidden()
         shot(page, "10-connection-drop")
