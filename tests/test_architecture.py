@@ -9,6 +9,7 @@ Layers, lowest first (a module may import its own layer's neighbours and anythin
     answer       the question journey
     measures     evaluate, bench, train
     serve        the HTTP server (services below routes)
+    integrations LangChain, LlamaIndex and MCP over a server or a data directory
     cli          the terminal
 """
 
@@ -28,6 +29,7 @@ LAYERS = [
     {"answer"},
     {"evaluate", "bench", "train"},
     {"serve"},
+    {"integrations"},
     {"cli"},
 ]
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}

@@ -17,6 +17,7 @@ from sovrag.cli.collections import collections_app
 from sovrag.cli.common import fail
 from sovrag.cli.evaluate import check, eval_
 from sovrag.cli.ingest import ingest
+from sovrag.cli.mcp import mcp
 from sovrag.cli.models import models_app
 from sovrag.cli.serve import serve
 from sovrag.config import load_settings
@@ -34,6 +35,7 @@ app.command("eval")(eval_)
 app.command("check")(check)
 app.command()(bench)
 app.command()(cost)
+app.command()(mcp)
 
 
 def _version(value: bool) -> None:
