@@ -59,7 +59,7 @@ CREATE TABLE IF NOT EXISTS files (
 """
 
 #: Columns added after a table was first released: (table, column, definition). Added in place at startup.
-ADDED_COLUMNS = (("files", "error", "TEXT NOT NULL DEFAULT ''"),)
+ADDED_COLUMNS = (("files", "error", "TEXT NOT NULL DEFAULT ''"), ("api_keys", "expires", "REAL"))
 
 
 class Database:

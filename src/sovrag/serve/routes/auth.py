@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import hmac
 import math
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
 from sovrag.serve.apierror import APIError
 from sovrag.serve.context import ServerContext, get_ctx
@@ -67,6 +68,10 @@ def require_tenant(request: Request, ctx: Annotated[ServerContext, Depends(get_c
                                              code="invalid_api_key"))
     if row["revoked"] is not None:
         raise _failed(request, ctx, APIError(401, f"API key {row['id']} has been revoked", code="revoked_api_key"))
+    if row["expires"] is not None and row["expires"] <= time.time():
+        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(row["expires"]))
+        raise _failed(request, ctx, APIError(401, f"API key {row['id']} expired at {when}; ask an admin for a new one",
+                                             code="expired_api_key"))
     rpm = int(row["rate_limit_rpm"] or ctx.options.rate_limit_rpm)
     wait = ctx.limiter.take(row["id"], rpm)
     if wait > 0:
@@ -106,8 +111,20 @@ class TenantIn(BaseModel):
 
 
 class KeyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     name: StrictStr = Field(default="", max_length=128)
     rate_limit_rpm: StrictInt | None = Field(default=None, ge=1, le=1_000_000)
+    #: When the key stops working: unix seconds, or a number of days from now (not both). Default: never.
+    expires_at: StrictFloat | StrictInt | None = None
+    expires_in_days: StrictFloat | StrictInt | None = Field(default=None, gt=0, le=36_500)
+
+    def expires(self) -> float | None:
+        if self.expires_at is not None and self.expires_in_days is not None:
+            raise APIError(400, "expires_at and expires_in_days: give one of them", code="invalid_request",
+                           param="expires_in_days")
+        if self.expires_in_days is not None:
+            return time.time() + float(self.expires_in_days) * 86400
+        return float(self.expires_at) if self.expires_at is not None else None
 
 
 admin_router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
@@ -128,7 +145,37 @@ def create_key(tenant_id: int, ctx: Annotated[ServerContext, Depends(get_ctx)],
                body: KeyIn | None = None) -> dict[str, Any]:
     """The key is in this response only; store it now."""
     body = body or KeyIn()
-    return ctx.keys.create_key(tenant_id, body.name, body.rate_limit_rpm)
+    return ctx.keys.create_key(tenant_id, body.name, body.rate_limit_rpm, body.expires())
+
+
+@admin_router.get("/tenants/{tenant_id}/keys")
+def list_keys(tenant_id: int, ctx: Annotated[ServerContext, Depends(get_ctx)]) -> dict[str, Any]:
+    """The tenant's keys (active, expired and revoked) with their ids, names and first characters: how a lost
+    key is found and revoked. The keys themselves are never stored."""
+    return {"object": "list", "data": ctx.keys.keys(tenant_id)}
+
+
+@admin_router.delete("/tenants/{tenant_id}")
+def delete_tenant(tenant_id: int, ctx: Annotated[ServerContext, Depends(get_ctx)],
+                  confirm: str = "") -> dict[str, Any]:
+    """Delete a tenant with all its collections, uploaded files and keys. `?confirm=<the tenant's name>` is
+    required: this cannot be undone."""
+    tenant = ctx.keys.tenant(tenant_id)
+    if confirm != tenant["name"]:
+        raise APIError(400, f"tenant {tenant_id}: deleting it removes its collections, files and keys for good; "
+                       f"repeat its name to confirm (?confirm={tenant['name']})", code="confirmation_required",
+                       param="confirm")
+    names = ctx.collections.names(tenant_id)
+    busy = [n for n in names if ctx.jobs.active(tenant_id, n)]
+    if busy:
+        raise APIError(409, f"tenant {tenant_id}: ingestion jobs are queued or running on {busy}; delete it when "
+                       "they are done", code="tenant_busy")
+    for name in names:
+        ctx.collections.drop(tenant_id, name)
+        ctx.files.delete_collection(tenant_id, name)
+    ctx.keys.delete_tenant(tenant_id)
+    return {"object": "tenant.deleted", "id": tenant_id, "name": tenant["name"], "deleted": True,
+            "collections": names}
 
 
 @admin_router.delete("/keys/{key_id}")

@@ -52,16 +52,40 @@ class KeyStore:
             "SELECT t.id, t.name, t.created, COUNT(k.id) AS active_keys FROM tenants t LEFT JOIN api_keys k "
             "ON k.tenant_id = t.id AND k.revoked IS NULL GROUP BY t.id ORDER BY t.id")
 
-    def create_key(self, tenant_id: int, name: str = "", rate_limit_rpm: int | None = None) -> dict[str, Any]:
-        """A new key; the plaintext is in the result and nowhere else, ever."""
+    def create_key(self, tenant_id: int, name: str = "", rate_limit_rpm: int | None = None,
+                   expires: float | None = None) -> dict[str, Any]:
+        """A new key (valid until `expires`, unix seconds, if given); the plaintext is in the result and nowhere
+        else, ever."""
         self.tenant(tenant_id)
+        if expires is not None and expires <= now():
+            raise APIError(400, "expires_at: the key would be expired already; give a time in the future",
+                           code="invalid_request", param="expires_at")
         key = KEY_PREFIX + secrets.token_urlsafe(32)
         key_id = "key_" + secrets.token_hex(8)
+        created = now()
         self.db.run(
-            "INSERT INTO api_keys(id, tenant_id, key_hash, prefix, name, rate_limit_rpm, created) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (key_id, tenant_id, hash_key(key), key[: len(KEY_PREFIX) + 4], name, rate_limit_rpm, now()))
-        return {"id": key_id, "tenant_id": tenant_id, "name": name, "key": key, "rate_limit_rpm": rate_limit_rpm}
+            "INSERT INTO api_keys(id, tenant_id, key_hash, prefix, name, rate_limit_rpm, created, expires) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (key_id, tenant_id, hash_key(key), key[: len(KEY_PREFIX) + 4], name, rate_limit_rpm, created, expires))
+        return {"id": key_id, "tenant_id": tenant_id, "name": name, "key": key, "rate_limit_rpm": rate_limit_rpm,
+                "created": created, "expires": expires}
+
+    def keys(self, tenant_id: int) -> list[dict[str, Any]]:
+        """A tenant's keys, newest first, as an admin may see them: never the key, only its first characters."""
+        self.tenant(tenant_id)
+        rows = self.db.all("SELECT id, tenant_id, name, prefix, rate_limit_rpm, created, expires, revoked "
+                           "FROM api_keys WHERE tenant_id = ? ORDER BY created DESC, id", (tenant_id,))
+        t = now()
+        for r in rows:
+            r["state"] = ("revoked" if r["revoked"] is not None else
+                          "expired" if r["expires"] is not None and r["expires"] <= t else "active")
+        return rows
+
+    def delete_tenant(self, tenant_id: int) -> None:
+        """The tenant's keys and record (its collections, files and jobs are the caller's to remove first)."""
+        self.tenant(tenant_id)
+        self.db.run("DELETE FROM api_keys WHERE tenant_id = ?", (tenant_id,))
+        self.db.run("DELETE FROM tenants WHERE id = ?", (tenant_id,))
 
     def revoke(self, key_id: str) -> None:
         if not self.db.run("UPDATE api_keys SET revoked = ? WHERE id = ? AND revoked IS NULL", (now(), key_id)):
@@ -69,7 +93,8 @@ class KeyStore:
 
     def lookup(self, key: str) -> dict[str, Any] | None:
         return self.db.one(
-            "SELECT id, tenant_id, rate_limit_rpm, revoked FROM api_keys WHERE key_hash = ?", (hash_key(key),))
+            "SELECT id, tenant_id, rate_limit_rpm, revoked, expires FROM api_keys WHERE key_hash = ?",
+            (hash_key(key),))
 
 
 class RateLimiter:
