@@ -488,6 +488,40 @@ def test_metrics_report_requests_latency_tokens_queue_and_jobs(live: Live) -> No
     assert "sovrag_llm_tokens_total" in text
 
 
+def _samples(live: Live) -> dict[str, float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with live.http(ADMIN) as c:
+        text = c.get("/metrics").text
+    assert "_created" not in text  # no creation-time series next to every counter and histogram
+    return {s.name + json.dumps(s.labels, sort_keys=True): s.value
+            for fam in text_string_to_metric_families(text) for s in fam.samples}
+
+
+@pytest.mark.model
+def test_metrics_of_the_question_journey_and_the_process(live: Live) -> None:
+    before = _samples(live)
+    assert before["process_resident_memory_bytes{}"] > 0 and before["process_cpu_seconds_total{}"] > 0
+    assert any(k.startswith("python_info") for k in before) and any(k.startswith("python_gc_") for k in before)
+    client = live.oai(live.a_key)
+    client.chat.completions.create(model="rag:docs", messages=[{"role": "user", "content": QUESTION}])
+    stream = client.chat.completions.create(model="rag:docs", stream=True, messages=[
+        {"role": "user", "content": "What is the launch code of the Zephyr project?"}])  # tenant B's secret
+    assert "".join(ch.choices[0].delta.content or "" for ch in stream if ch.choices)
+    after = _samples(live)
+
+    def grew(name: str, labels: str = "{}") -> float:
+        return after.get(name + labels, 0.0) - before.get(name + labels, 0.0)
+
+    assert grew("sovrag_answers_total", '{"outcome": "answered"}') >= 1
+    assert grew("sovrag_answers_total", '{"outcome": "abstained"}') >= 1
+    assert grew("sovrag_answer_sentences_total", '{"verdict": "supported"}') >= 1
+    for hist in ("sovrag_answer_first_text_seconds", "sovrag_retrieval_seconds", "sovrag_verification_seconds"):
+        assert grew(hist + "_count") >= 2, hist
+    assert grew("sovrag_llm_first_token_seconds_count") >= 1
+    assert 0 < grew("sovrag_retrieval_seconds_sum") < grew("sovrag_answer_first_text_seconds_sum")
+
+
 def test_metric_labels_do_not_grow_with_client_chosen_methods_or_paths(live: Live) -> None:
     with live.http(live.a_key) as c:
         for i in range(3):

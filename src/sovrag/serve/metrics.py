@@ -15,7 +15,16 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+)
 from starlette.routing import Match
 
 from sovrag.serve.apierror import BodyTooLarge, error_body, too_large
@@ -28,6 +37,12 @@ _GOOD_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 #: otherwise mint a new time series per request.
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
+# Counters and histograms without their `_created` series (one extra, rarely useful series per label set)
+disable_created_metrics()
+
+#: Seconds, from a few ms (search) to minutes (a long answer on a busy CPU)
+_LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -39,17 +54,55 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        ProcessCollector(registry=r)  # process_cpu_seconds_total, process_resident_memory_bytes, open fds...
+        PlatformCollector(registry=r)  # python_info
+        GCCollector(registry=r)  # python_gc_*
         self.requests = Counter("sovrag_http_requests_total", "HTTP requests", ["route", "method", "status"],
                                 registry=r)
         self.latency = Histogram("sovrag_http_request_seconds", "HTTP request latency (to the last byte)",
                                  ["route", "method"], registry=r,
-                                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120))
+                                 buckets=_LATENCY)
         self.tokens = Counter("sovrag_llm_tokens_total", "LLM tokens", ["kind"], registry=r)
         self.llm_queue = Gauge("sovrag_llm_queue_depth", "Chat requests waiting for the local LLM", registry=r)
         self.jobs_running = Gauge("sovrag_ingest_jobs_in_progress", "Ingestion jobs queued or running",
                                   registry=r)
         self.files = Counter("sovrag_ingest_files_total", "Files processed by ingestion jobs", ["status"],
                              registry=r)
+
+        # the question journey (RAG answers), from the timings each Answer carries
+        self.first_text = Histogram("sovrag_answer_first_text_seconds", "Time to first verified answer text (what a "
+                                    "streaming client waits before it sees anything)", registry=r, buckets=_LATENCY)
+        self.first_token = Histogram("sovrag_llm_first_token_seconds", "Time to the LLM's first token",
+                                     registry=r, buckets=_LATENCY)
+        self.retrieval = Histogram("sovrag_retrieval_seconds", "Retrieval (search and compression) per answer",
+                                   registry=r, buckets=_LATENCY)
+        self.verification = Histogram("sovrag_verification_seconds", "Verifying an answer's sentences against its "
+                                      "sources", registry=r, buckets=_LATENCY)
+        self.answers = Counter("sovrag_answers_total", "RAG answers by outcome", ["outcome"], registry=r)
+        self.sentences = Counter("sovrag_answer_sentences_total", "Answer sentences by verdict", ["verdict"],
+                                 registry=r)
+        for outcome in ("answered", "abstained"):
+            self.answers.labels(outcome)
+        for verdict in ("supported", "unsupported", "unchecked"):
+            self.sentences.labels(verdict)
+
+    def observe_answer(self, answer: Any) -> None:
+        """Record one RAG answer (a sovrag.types.Answer): its latencies, outcome and sentence verdicts."""
+        t = answer.timings
+        if "first_text_s" in t:
+            self.first_text.observe(t["first_text_s"])
+        if "first_token_s" in t:
+            self.first_token.observe(t["first_token_s"])
+        retrieval = t.get("retrieve_s", 0.0) + t.get("compress_s", 0.0)
+        if "retrieve_s" in t:
+            self.retrieval.observe(retrieval)
+        if "verify_s" in t:
+            self.verification.observe(t["verify_s"])
+        self.answers.labels("abstained" if answer.abstained else "answered").inc()
+        if answer.abstained:
+            return
+        for s in answer.sentences:
+            self.sentences.labels("unchecked" if s.unchecked else "supported" if s.supported else "unsupported").inc()
 
     def add_tokens(self, prompt: int, completion: int) -> None:
         self.tokens.labels("prompt").inc(prompt)

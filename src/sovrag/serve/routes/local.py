@@ -161,6 +161,7 @@ async def ask(body: AskIn, ctx: Ctx) -> StreamingResponse:
             async with aclosing(iterate_in_thread(lambda: pipeline.stream(body.question, context=context))) as items:
                 async for item in items:
                     if isinstance(item, Answer):
+                        ctx.metrics.observe_answer(item)
                         yield json.dumps({"answer": item.to_dict()}) + "\n"
                     else:
                         yield json.dumps({"delta": item}) + "\n"

@@ -259,6 +259,7 @@ async def _rag(body: ChatRequest, params: GenerationParams, comp: _Completion, m
 
     if not body.stream:
         ans = await anyio.to_thread.run_sync(pipeline.answer, question, history, context)
+        ctx.metrics.observe_answer(ans)
         return comp.body(ans.text if raw else neutralize(ans.text), finish_reason(ans), usage(ans),
                          {"sovrag": public_answer(ans, raw)})
 
@@ -280,6 +281,7 @@ async def _rag(body: ChatRequest, params: GenerationParams, comp: _Completion, m
                 streamed = True
                 yield comp.chunk({"content": tail})
             assert ans is not None
+            ctx.metrics.observe_answer(ans)
             if not streamed:  # nothing was generated (an abstention before the model): the answer is the text
                 yield comp.chunk({"content": ans.text if raw else neutralize(ans.text)})
             yield comp.chunk({}, finish=finish_reason(ans), extra={"sovrag": public_answer(ans, raw)})
