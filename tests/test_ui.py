@@ -522,3 +522,25 @@ def test_connection_dropping_mid_answer_ends_the_stream_with_a_message(page: syn
         while c.get("/readyz").json()["llm_queue_depth"] and time.monotonic() < deadline:
             time.sleep(0.2)
         assert c.get("/readyz").status_code == 200
+
+
+@pytest.mark.parametrize("path, marker", [("/docs", "#swagger-ui .opblock"), ("/redoc", "[data-section-id]")])
+def test_api_docs_render_offline(page: sync_api.Page, live: Live, path: str, marker: str) -> None:
+    """Swagger UI and ReDoc come from this server (bundled assets): with every other host unreachable, the API
+    reference still renders its routes."""
+    elsewhere: list[str] = []
+
+    def only_here(route: sync_api.Route) -> None:
+        if route.request.url.startswith(live.base):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_here)
+    page.goto(path)
+    expect(page.locator(marker).first).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("/v1/chat/completions").first).to_be_attached()
+    # nothing was requested from elsewhere (ReDoc's CDN logo is stopped by the page's CSP before any request)
+    assert not [u for u in elsewhere if not u.startswith("data:")], elsewhere
+    shot(page, f"11-api{path.replace('/', '-')}")

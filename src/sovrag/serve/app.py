@@ -26,6 +26,7 @@ from sovrag.serve.context import ServerContext, get_ctx
 from sovrag.serve.db import Database
 from sovrag.serve.errors import install_error_handlers
 from sovrag.serve.metrics import Metrics, RequestMiddleware
+from sovrag.serve.openapi import install_docs
 from sovrag.serve.options import ServerOptions
 from sovrag.serve.routes import auth, collections, documents, jobs, local, openai, runs, webui
 from sovrag.serve.services.collections import TenantCollections
@@ -67,10 +68,11 @@ def create_app(settings: Settings, llm: LLM | None = None, options: ServerOption
             cols.close()
             db.close()
 
-    app = FastAPI(title="sovrag", version=__version__, lifespan=lifespan,
+    app = FastAPI(title="sovrag", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Self-hosted RAG with an OpenAI-compatible API. Chat with `model: rag:<collection>` "
                   "for grounded, cited answers; authenticate with `Authorization: Bearer <tenant key>`.")
     install_error_handlers(app)
+    install_docs(app)
     for router in (auth.admin_router, local.router, openai.router, collections.router, documents.router, jobs.router,
                    runs.router, webui.router):
         app.include_router(router)
