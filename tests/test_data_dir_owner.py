@@ -164,3 +164,33 @@ def test_eval_goes_through_the_server_and_bench_refuses_beside_it(data: Path) ->
                  "--max-tokens", "32", "--json")
     assert direct.returncode == 0 and json.loads(direct.stdout)["summary"]["hit_rate@10"] == \
         run["summary"]["hit_rate@10"]
+
+
+CONVERSATION = "How many vacation days do new employees get?\nAnd after five years of service?\n/clear\n/exit\n"
+
+
+def _chat(data: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([SOVRAG, "chat", "-c", "ex", "--max-tokens", "64"], input=CONVERSATION, env=_env(data),
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+
+
+def test_chat_is_a_conversation_with_follow_ups_with_or_without_a_server(data: Path) -> None:
+    assert cli(data, "ingest", "examples/docs", "-c", "ex").returncode == 0
+    direct = _chat(data)
+    assert direct.returncode == 0, direct.stderr
+    first, follow_up = direct.stdout.split("\n› ")[1:3]
+    assert "25" in first and "handbook.md" in first  # the answer streamed, then its sources
+    assert "30" in follow_up  # "after five years" was understood as being about vacation days
+    assert "Conversation cleared" in direct.stderr
+    port = _port()
+    proc = _start(data, port)
+    try:
+        through = _chat(data)
+    finally:
+        _stop(proc)
+    assert through.returncode == 0, through.stderr
+    first, follow_up = through.stdout.split("\n› ")[1:3]
+    assert "25" in first and "30" in follow_up
+    missing = subprocess.run([SOVRAG, "chat", "-c", "nope"], input="hello?\n/exit\n", env=_env(data),
+                             capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert missing.returncode == 0 and "collection 'nope': does not exist" in missing.stderr  # said, and goes on

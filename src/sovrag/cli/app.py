@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from sovrag.cli.ask import ask, search
+from sovrag.cli.ask import ask, chat, search
 from sovrag.cli.bench import bench, cost
 from sovrag.cli.collections import collections_app
 from sovrag.cli.common import fail
@@ -30,6 +30,7 @@ app.add_typer(collections_app, name="collections")
 app.command()(ingest)
 app.command()(search)
 app.command()(ask)
+app.command()(chat)
 app.command()(serve)
 app.command("eval")(eval_)
 app.command("check")(check)

@@ -1,4 +1,4 @@
-"""`sovrag search` and `sovrag ask`: the question's journey, printed (streamed or whole)."""
+"""`sovrag search`, `sovrag ask` and `sovrag chat`: the question's journey, printed (streamed or whole)."""
 
 from __future__ import annotations
 
@@ -131,29 +131,121 @@ def ask(
 def _journey(s: Settings, request: dict[str, Any], llm: str | None) -> Iterator[str | Answer]:
     """The question journey's items (text deltas, then the Answer): through the server that owns the data
     directory when one runs, else here."""
-    from sovrag.answer import AnswerOptions, AnswerPipeline
-    from sovrag.cli.remote import owner, store_collection
-    from sovrag.collection import open_collection
-    from sovrag.generate import create_llm
+    with _Asker(s, request, llm) as asker:
+        yield from asker.ask(request["question"])
+
+
+class _Asker:
+    """Answers questions on one collection: through the server that owns the data directory when one runs, else
+    here with the collection and the model opened once (a `sovrag chat` conversation asks many)."""
+
+    def __init__(self, s: Settings, request: dict[str, Any], llm: str | None) -> None:
+        from sovrag.cli.remote import owner
+
+        self.s, self.request, self.llm_spec = s, request, llm
+        self.server = owner(s)
+        if self.server is not None and llm:
+            raise SovragError(f"--llm {llm}: the server (process {self.server.pid}) that owns this data directory "
+                              "answers with its own model; stop it to use another one here")
+        self.pipeline: Any = None
+        self.col: Any = None
+
+    def _open(self) -> Any:
+        from sovrag.answer import AnswerOptions, AnswerPipeline
+        from sovrag.cli.remote import store_collection
+        from sovrag.collection import open_collection
+        from sovrag.generate import create_llm
+
+        if self.pipeline is None:
+            r, s = self.request, self.s
+            options = AnswerOptions(top_k=r["top_k"], mode=r["mode"], filters=r["filters"], compress=r["compress"],
+                                    max_tokens=r["max_tokens"], verify=s.verify, unsupported=s.unsupported)
+            self.col = open_collection(s, store_collection(s, r["collection"], r["tenant"]))
+            if self.col.store.count() == 0:
+                raise SovragError(f"collection {r['collection']!r}: is empty; ingest documents into it first")
+            with err.status("loading the model…", spinner="dots"):
+                model = create_llm(s, self.llm_spec)
+            self.pipeline = AnswerPipeline(self.col, model, options)
+        return self.pipeline
+
+    def ask(self, question: str, history: list[tuple[str, str]] | None = None) -> Iterator[str | Answer]:
+        from sovrag.answer.followup import Turn
+        from sovrag.types import Answer
+
+        turns = history or []
+        if self.server is not None:
+            body = {**self.request, "question": question, "history": [{"role": r, "text": t} for r, t in turns]}
+            for item in self.server.ask(body):
+                yield item["delta"] if "delta" in item else Answer.from_dict(item["answer"])
+            return
+        yield from self._open().stream(question, [Turn(r, t) for r, t in turns])
+
+    def __enter__(self) -> _Asker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.col is not None:
+            self.col.close()
+
+
+def chat(
+    ctx: typer.Context,
+    collection: Annotated[str, typer.Option("--collection", "-c")],
+    llm: Annotated[str | None, typer.Option(help="LLM spec or profile (fast, quality) [env SOVRAG_LLM]")] = None,
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=50, help="Passages to retrieve")] = 6,
+    mode: Annotated[str, typer.Option(help="Retrieval: hybrid, dense or bm25")] = "hybrid",
+    filter_: Annotated[list[str] | None, typer.Option("--filter", help="key=value on chunk metadata")] = None,
+    max_tokens: Annotated[int, typer.Option(min=1, max=4096, help="Longest answer in tokens")] = 256,
+    tenant: Annotated[str | None, typer.Option(help="A server tenant's collection of this name")] = None,
+) -> None:
+    """A conversation about a collection in the terminal: each answer streamed once verified, with its sources;
+    follow-up questions ("and for part-timers?") are understood. /clear forgets the conversation, /exit ends it."""
+    from sovrag.retrieve import parse_filters
     from sovrag.types import Answer
 
-    server = owner(s)
-    if server is not None:
-        if llm:
-            raise SovragError(f"--llm {llm}: the server (process {server.pid}) that owns this data directory answers "
-                              "with its own model; stop it to use another one here")
-        for item in server.ask(request):
-            yield item["delta"] if "delta" in item else Answer.from_dict(item["answer"])
+    try:
+        s = settings(ctx)
+        request = {"collection": collection, "tenant": tenant, "top_k": top_k, "mode": mode,
+                   "filters": parse_filters(filter_ or []) or None, "compress": True, "max_tokens": max_tokens}
+        asker = _Asker(s, request, llm)
+    except SovragError as e:
+        fail(e)
         return
-    options = AnswerOptions(top_k=request["top_k"], mode=request["mode"], filters=request["filters"],
-                            compress=request["compress"], max_tokens=request["max_tokens"], verify=s.verify,
-                            unsupported=s.unsupported)
-    with open_collection(s, store_collection(s, request["collection"], request["tenant"])) as col:
-        if col.store.count() == 0:
-            raise SovragError(f"collection {request['collection']!r}: is empty; ingest documents into it first")
-        with err.status("loading the model…", spinner="dots"):
-            model = create_llm(s, llm)
-        yield from AnswerPipeline(col, model, options).stream(request["question"])
+    history: list[tuple[str, str]] = []
+    err.print(f"[dim]Asking collection {collection!r}. /clear forgets the conversation, /exit (or Ctrl-D) ends "
+              "it.[/]", highlight=False)
+    with asker:
+        while True:
+            try:
+                question = input("\n› ").strip()
+            except (EOFError, KeyboardInterrupt):
+                out.print()
+                return
+            if not question:
+                continue
+            if question in ("/exit", "/quit"):
+                return
+            if question == "/clear":
+                history.clear()
+                err.print("[dim]Conversation cleared.[/]", highlight=False)
+                continue
+            answer: Answer | None = None
+            try:
+                for item in asker.ask(question, history):
+                    if isinstance(item, Answer):
+                        answer = item
+                    else:
+                        out.print(item, end="", highlight=False, soft_wrap=True)
+                out.print()
+            except SovragError as e:  # one failed question does not end the conversation
+                err.print(f"[bold red]error:[/] {e}", highlight=False)
+                continue
+            except KeyboardInterrupt:
+                out.print("\n[dim](stopped)[/]", highlight=False)
+                continue
+            assert answer is not None
+            _print_answer(answer, streamed=True)
+            history += [("user", question), ("assistant", answer.text)]
 
 
 def _print_answer(answer: object, streamed: bool) -> None:

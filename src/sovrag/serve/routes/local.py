@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr
 
 from sovrag import tenancy
 from sovrag.answer import AnswerOptions, AnswerPipeline
+from sovrag.answer.followup import Turn
 from sovrag.ingest.sync import ingest
 from sovrag.retrieve import search
 from sovrag.serve.apierror import APIError
@@ -73,8 +74,15 @@ class SearchIn(Target):
     filters: dict[str, FilterValue] | None = None
 
 
+class HistoryTurn(BaseModel):
+    role: Literal["user", "assistant"]
+    text: StrictStr
+
+
 class AskIn(Target):
     question: StrictStr = Field(min_length=1)
+    #: earlier turns of a conversation (`sovrag chat`), oldest first
+    history: list[HistoryTurn] = []
     top_k: StrictInt = Field(default=6, ge=1, le=50)
     mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
     filters: dict[str, FilterValue] | None = None
@@ -146,19 +154,21 @@ async def ask(body: AskIn, ctx: Ctx) -> StreamingResponse:
                          max_tokens=body.max_tokens, verify=ctx.settings.verify,
                          unsupported=ctx.settings.unsupported)
     store = _store_name(ctx, body.collection, body.tenant)
+    history = [Turn(t.role, t.text) for t in body.history]
 
     def retrieve() -> tuple[AnswerPipeline, Any]:
         with ctx.collections.use_store(store) as col:
             if col.store.count() == 0:
                 raise APIError(400, f"collection {body.collection!r}: is empty; ingest documents into it first")
             pipeline = AnswerPipeline(col, ctx.llm, opts)
-            return pipeline, pipeline.retrieve(body.question)
+            return pipeline, pipeline.retrieve(body.question, history)
 
     pipeline, context = await anyio.to_thread.run_sync(retrieve)
 
     async def lines() -> AsyncIterator[str]:
         try:
-            async with aclosing(iterate_in_thread(lambda: pipeline.stream(body.question, context=context))) as items:
+            journey = iterate_in_thread(lambda: pipeline.stream(body.question, history, context=context))
+            async with aclosing(journey) as items:
                 async for item in items:
                     if isinstance(item, Answer):
                         ctx.metrics.observe_answer(item)
