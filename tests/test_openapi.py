@@ -72,7 +72,7 @@ def test_the_document_declares_bearer_auth_typed_bodies_and_the_real_errors(api:
             assert (op.get("security") == [{"bearer": []}]) is not public, where
             if not public:
                 assert {"401", "403", "429"} <= set(op["responses"]), where
-            if path in ("/metrics", "/v1/reports/{run_id}/report.html"):
+            if path in ("/metrics", "/v1/reports/{run_id}/report.html", "/v1/feedback/export"):
                 continue  # text bodies
             assert (method, path) in RESPONSES, f"{where}: its success body has no model"
             ok = next(v for k, v in op["responses"].items() if k.startswith("2"))
@@ -126,6 +126,15 @@ def test_real_responses_match_the_documented_models(api: Checked) -> None:
         "model": "rag:docs", "messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function"}]})
     api("POST", "/v1/chat/completions", 404, json={"model": "nope", "messages": [{"role": "user", "content": "hi"}]},
         headers=me)
+    fb = api("POST", "/v1/feedback", 201, headers=me, json={"collection": "docs", "question": "Vacation days?",
+                                                             "answer": "25.[1]", "rating": "up", "sources": [
+                                                                 {"number": 1, "source": "handbook.md", "text": "25"}]})
+    api("POST", "/v1/feedback", 400, headers=me, json={"collection": "docs", "question": "q", "answer": "a",
+                                                       "rating": "meh"})
+    api("PATCH", f"/v1/feedback/{fb['id']}", 200, json={"comment": "exact"}, headers=me)
+    api("GET", "/v1/feedback", 200, headers=me)
+    api("DELETE", f"/v1/feedback/{fb['id']}", 200, headers=me)
+    api("DELETE", f"/v1/feedback/{fb['id']}", 404, headers=me)
     api("GET", "/v1/reports", 200, headers=me)
     api("GET", "/v1/reports/eval-20260101T000000Z-abcdef", 404, headers=me)
     api("DELETE", f"/v1/collections/docs/documents/{docs[0]['id']}", 200, headers=me)

@@ -28,8 +28,9 @@ from sovrag.serve.errors import install_error_handlers
 from sovrag.serve.metrics import Metrics, RequestMiddleware
 from sovrag.serve.openapi import install_docs
 from sovrag.serve.options import ServerOptions
-from sovrag.serve.routes import auth, collections, documents, jobs, local, openai, runs, webui
+from sovrag.serve.routes import auth, collections, documents, feedback, jobs, local, openai, runs, webui
 from sovrag.serve.services.collections import TenantCollections
+from sovrag.serve.services.feedback import Feedback
 from sovrag.serve.services.files import UploadedFiles
 from sovrag.serve.services.jobs import JobRunner
 from sovrag.serve.services.keys import KeyStore, RateLimiter
@@ -55,7 +56,7 @@ def create_app(settings: Settings, llm: LLM | None = None, options: ServerOption
             collections=cols, files=files, jobs=JobRunner(settings, db, cols, files, metrics),
             llm=SharedLLM(llm, None if llm is not None else (lambda: create_llm(settings)),
                           queue_max=opts.llm_queue_max, on_depth=metrics.llm_queue.set, on_tokens=metrics.add_tokens),
-            metrics=metrics,
+            metrics=metrics, feedback=Feedback(db),
         )
         app.state.ctx = holder["ctx"] = ctx
         await anyio.to_thread.run_sync(create_embedder, settings)  # fail at start, not on the first request
@@ -74,7 +75,7 @@ def create_app(settings: Settings, llm: LLM | None = None, options: ServerOption
     install_error_handlers(app)
     install_docs(app)
     for router in (auth.admin_router, local.router, openai.router, collections.router, documents.router, jobs.router,
-                   runs.router, webui.router):
+                   runs.router, feedback.router, webui.router):
         app.include_router(router)
 
     @app.get("/healthz", tags=["operations"])

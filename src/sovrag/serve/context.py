@@ -12,6 +12,7 @@ from sovrag.serve.db import Database
 from sovrag.serve.metrics import Metrics
 from sovrag.serve.options import ServerOptions
 from sovrag.serve.services.collections import TenantCollections
+from sovrag.serve.services.feedback import Feedback
 from sovrag.serve.services.files import UploadedFiles
 from sovrag.serve.services.jobs import JobRunner
 from sovrag.serve.services.keys import KeyStore, RateLimiter
@@ -29,6 +30,7 @@ class ServerContext:
     jobs: JobRunner
     llm: SharedLLM
     metrics: Metrics
+    feedback: Feedback
 
 
 def get_ctx(request: Request) -> ServerContext:

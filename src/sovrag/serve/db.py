@@ -44,6 +44,21 @@ CREATE TABLE IF NOT EXISTS jobs (
     finished REAL
 );
 CREATE INDEX IF NOT EXISTS jobs_tenant ON jobs(tenant_id, collection, state);
+CREATE TABLE IF NOT EXISTS feedback (
+    id TEXT PRIMARY KEY,
+    tenant_id INTEGER NOT NULL,
+    collection TEXT NOT NULL,
+    question TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    rating TEXT NOT NULL,
+    comment TEXT NOT NULL DEFAULT '',
+    sources TEXT NOT NULL DEFAULT '[]',
+    answer_id TEXT NOT NULL DEFAULT '',
+    key_id TEXT NOT NULL DEFAULT '',
+    created REAL NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS feedback_by_collection ON feedback(tenant_id, collection, created);
 CREATE TABLE IF NOT EXISTS files (
     tenant_id INTEGER NOT NULL,
     collection TEXT NOT NULL,

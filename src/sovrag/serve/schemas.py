@@ -282,6 +282,37 @@ class Ready(_Model):
     llm_queue_depth: int
 
 
+class FeedbackSource(_Model):
+    number: int
+    source: str
+    text: str
+
+
+class FeedbackOut(_Model):
+    object: Literal["feedback"]
+    id: str
+    collection: str
+    question: str
+    answer: str
+    rating: Literal["up", "down"]
+    comment: str
+    sources: list[FeedbackSource]
+    answer_id: str
+    created: float
+    updated: float
+
+
+class FeedbackList(_Model):
+    object: Literal["list"]
+    data: list[FeedbackOut]
+
+
+class FeedbackDeleted(_Model):
+    object: Literal["feedback.deleted"]
+    id: str
+    deleted: bool
+
+
 #: (method, path) -> the model of its success body
 RESPONSES: dict[tuple[str, str], type[BaseModel]] = {
     ("get", "/admin/tenants"): TenantList,
@@ -307,6 +338,10 @@ RESPONSES: dict[tuple[str, str], type[BaseModel]] = {
     ("get", "/v1/reports"): ReportList,
     ("get", "/v1/reports/{run_id}"): Report,
     ("get", "/v1/tenant"): TenantInfo,
+    ("post", "/v1/feedback"): FeedbackOut,
+    ("patch", "/v1/feedback/{feedback_id}"): FeedbackOut,
+    ("delete", "/v1/feedback/{feedback_id}"): FeedbackDeleted,
+    ("get", "/v1/feedback"): FeedbackList,
     ("get", "/healthz"): Health,
     ("get", "/readyz"): Ready,
 }

@@ -173,6 +173,7 @@ def delete_tenant(tenant_id: int, ctx: Annotated[ServerContext, Depends(get_ctx)
     for name in names:
         ctx.collections.drop(tenant_id, name)
         ctx.files.delete_collection(tenant_id, name)
+    ctx.feedback.delete_tenant(tenant_id)
     ctx.keys.delete_tenant(tenant_id)
     return {"object": "tenant.deleted", "id": tenant_id, "name": tenant["name"], "deleted": True,
             "collections": names}

@@ -81,6 +81,7 @@ def delete_collection(name: str, me: Tenant, ctx: Ctx) -> dict[str, Any]:
                        "is done", code="collection_busy")
     ctx.collections.drop(me.tenant_id, name)
     ctx.files.delete_collection(me.tenant_id, name)
+    ctx.feedback.delete_collection(me.tenant_id, name)
     return {"object": "collection.deleted", "name": name, "deleted": True}
 
 

@@ -126,6 +126,7 @@ def delete_collection(name: str, ctx: Ctx, tenant: str | None = None) -> dict[st
                            "is done", code="collection_busy")
         ctx.collections.drop(tid, name)
         ctx.files.delete_collection(tid, name)
+        ctx.feedback.delete_collection(tid, name)
     return {"deleted": name}
 
 
