@@ -1,7 +1,8 @@
 """The web UI in real headless Chromium (Debian's, driven by Playwright) against a live `sovrag serve`.
 
-One server for the module (real uvicorn on loopback, real embedder and LLM) and one real LLM answer; the
-broken-stream cases replace the chat route's response in the browser, so they need no model. Screenshots
+One server for the module (real uvicorn on loopback, real embedder and LLM) and a few real LLM answers; the
+broken-stream, markdown, theme, settings, feedback and history cases replace the chat route's response in the
+browser with a made-up answer, so they need no model. Screenshots
 of every step go to test-artifacts/ui/ (SOVRAG_UI_ARTIFACTS to change); the README's come from there.
 """
 
@@ -167,10 +168,15 @@ def test_ui_is_served_with_local_assets_only(live: Live) -> None:
         refs = re.findall(r'(?:src|href)="([^"#]+)"', index.text)
         assert refs and all(r.startswith("/ui/") for r in refs), refs  # nothing from elsewhere
         for name in ("app.js", "api.js", "chat.js", "citations.js", "collections.js", "upload.js", "reports.js",
-                     "sse.js", "dom.js"):
+                     "sse.js", "dom.js", "answer.js", "feedback.js", "history.js", "markdown.js", "settings.js",
+                     "theme.js"):
             js = c.get(f"/ui/{name}")
             assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript"), name
             assert "http://" not in js.text and "https://" not in js.text, name
+        vendored = c.get("/ui/vendor/markdown-it.min.js")  # its own build, with its license beside it
+        assert vendored.status_code == 200 and vendored.headers["content-type"].startswith("text/javascript")
+        assert vendored.text.startswith("/*! markdown-it 14.")
+        assert (ROOT / "src/sovrag/serve/ui/vendor/LICENSE").read_text().startswith("Copyright (c) 2014 Vitaly Puzrin")
         assert c.get("/ui/style.css").headers["content-type"].startswith("text/css")
         assert c.get("/ui/../app.py").status_code == 404 and c.get("/ui/nope.js").status_code == 404
         assert "swagger" in c.get("/docs").text.lower() and c.get("/healthz").json() == {"status": "ok"}
@@ -197,7 +203,7 @@ def test_sign_in_create_upload_ask_and_open_the_cited_passage(page: sync_api.Pag
     sign_in(page, live.a_key)
     expect(page.locator("#tenant-name")).to_have_text("Tenant: acme")
     assert page.evaluate("sessionStorage.getItem('sovrag.key')") == live.a_key
-    assert page.evaluate("localStorage.length") == 0 and not page.context.cookies()
+    assert live.a_key not in page.evaluate("JSON.stringify(localStorage)") and not page.context.cookies()
 
     # a collection, and two files dropped on the drop zone
     page.get_by_role("link", name="Collections").click()
@@ -251,7 +257,7 @@ def test_sign_in_create_upload_ask_and_open_the_cited_passage(page: sync_api.Pag
     copied = page.evaluate("navigator.clipboard.readText()")
     assert "25" in copied and "handbook.md" in copied
 
-    # the conversation survives a reload (sessionStorage), citations still clickable, no LLM call
+    # the conversation survives a reload (localStorage), citations still clickable, no LLM call
     page.reload()
     answer = page.locator(".msg.assistant").last
     expect(answer).to_contain_text("25")
@@ -296,11 +302,11 @@ def test_broken_streams_end_with_a_message_and_the_button_comes_back(page: sync_
     expect(page.locator(".thinking")).to_have_count(0)  # no spinner left
 
 
-def _sse_answer(route: sync_api.Route, sovrag: dict) -> None:
+def _sse_answer(route: sync_api.Route, sovrag: dict, answer_id: str = "chatcmpl-made-up") -> None:
     """The chat route answered with a made-up final chunk: how the UI shows it needs no model."""
-    chunks = [{"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]},
-              {"choices": [{"index": 0, "delta": {"content": sovrag["text"]}}]},
-              {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "sovrag": sovrag}]
+    chunks = [{"id": answer_id, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]},
+              {"id": answer_id, "choices": [{"index": 0, "delta": {"content": sovrag["text"]}}]},
+              {"id": answer_id, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "sovrag": sovrag}]
     body = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
     route.fulfill(status=200, headers={"Content-Type": "text/event-stream"}, body=body)
 
@@ -350,6 +356,333 @@ def test_abstentions_contradictions_and_unsupported_sentences_look_different(pag
     expect(msg.locator(".sources li")).to_have_count(1)
     expect(msg.locator(".sources")).to_contain_text("travel-faq.pdf")
     shot(page, "12-abstention")
+
+
+CONTRAST = """sel => {
+    const el = document.querySelector(sel);
+    const rgba = (c) => { const v = c.match(/[\\d.]+/g).map(Number); return v.length === 3 ? [...v, 1] : v; };
+    const lin = (x) => { x /= 255; return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4; };
+    const lum = ([r, g, b]) => 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
+    let bg = null;  // the nearest background that is not transparent
+    for (let e = el; e && !bg; e = e.parentElement) {
+        const c = rgba(getComputedStyle(e).backgroundColor);
+        if (c[3] > 0) bg = c;
+    }
+    const [hi, lo] = [lum(rgba(getComputedStyle(el).color)), lum(bg || [255, 255, 255])].sort((x, y) => y - x);
+    return (hi + 0.05) / (lo + 0.05);
+}"""
+BODY_LUMINANCE = """() => {
+    const [r, g, b] = getComputedStyle(document.body).backgroundColor.match(/\\d+/g).map(Number);
+    return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255;
+}"""
+
+
+def _cited_answer(text: str, sentences: list[tuple[str, bool, list[int]]], sources: list[dict]) -> dict:
+    """A made-up verified answer: (sentence, supported, cited source numbers) each."""
+    by_number = {s["number"]: s for s in sources}
+    return {"question": "q", "abstained": False, "abstain_reason": "", "sources": sources, "text": text,
+            "contradictions": [],
+            "sentences": [{"text": t, "supported": ok, "rejected": [],
+                           "citations": [{"source": n, "support": 0.9, "evidence": by_number[n]["text"],
+                                          "cited_by_model": True} for n in cited]} for t, ok, cited in sentences]}
+
+
+def _ask(page: sync_api.Page, question: str) -> sync_api.Locator:
+    page.get_by_label("Your question").fill(question)
+    page.get_by_label("Your question").press("Enter")
+    expect(page.locator("#chat-send")).to_have_text("Ask")  # finished
+    return page.locator(".msg.assistant").last
+
+
+def test_answers_render_markdown_and_never_raw_html(page: sync_api.Page, live: Live) -> None:
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    elsewhere: list[str] = []
+    page.on("request", lambda r: None if r.url.startswith(live.base) else elsewhere.append(r.url))
+    console: list[str] = []  # a script or style the CSP refused would say so here
+    page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
+    sign_in(page, live.a_key)
+    page.get_by_label("Collection", exact=True).select_option("benchmarks")
+
+    def streamed_markdown(route: sync_api.Route) -> None:  # no final chunk: the streamed text is what stays
+        chunks = [{"choices": [{"index": 0, "delta": {"content": "**Streaming** works with `code`"}}]},
+                  {"choices": [{"index": 0, "delta": {"content": " and <img src=x onerror=alert(2)>"}}]}]
+        route.fulfill(status=200, headers={"Content-Type": "text/event-stream"},
+                      body="".join(f"data: {json.dumps(c)}\n\n" for c in chunks))
+
+    page.route("**/v1/chat/completions", streamed_markdown)
+    msg = _ask(page, "Does the streamed text render?")
+    expect(msg.locator(".msg-error")).to_contain_text("closed before the answer was complete")
+    expect(msg.locator(".answer-text strong")).to_have_text("Streaming")
+    expect(msg.locator(".answer-text code")).to_have_text("code")
+    expect(msg.locator(".answer-text")).to_contain_text("<img src=x onerror=alert(2)>")
+
+    sources = [_source(1, "style-guide.md", "Write bold as **bold**."), _source(2, "links.md", "See the docs.")]
+    answer = _cited_answer(
+        "Use **bold** and `code` <img src=x onerror=alert(1)>.[1] - Never [x](javascript:alert(1)).[2] "
+        "- See [the docs](https://docs.example.com/guide).[2] 1. First step. 2. Second step.",
+        [("Use **bold** and `code` <img src=x onerror=alert(1)>.", True, [1]),
+         ("- Never [x](javascript:alert(1)).", True, [2]),
+         ("- See [the docs](https://docs.example.com/guide).", True, [2]),
+         ("1. First step.", True, []), ("2. Second step.", False, [])], sources)
+    page.unroute("**/v1/chat/completions")
+    page.route("**/v1/chat/completions", lambda route: _sse_answer(route, answer))
+    msg = _ask(page, "How do I format text?")
+    text = msg.locator(".answer-text")
+    expect(text.locator(".sentence strong")).to_have_text("bold")
+    expect(text.locator(".sentence code")).to_have_text("code")
+    expect(text.locator("p .sentence").first).to_contain_text("<img src=x onerror=alert(1)>")  # shown as text
+    expect(msg.locator("img")).to_have_count(0)
+    # list items are items of real lists, each with its citation
+    expect(text.locator("ul > li")).to_have_count(2)
+    expect(text.locator("ul > li").first).to_contain_text("[x](javascript:alert(1))")  # not a link
+    expect(text.locator("ul > li").first.locator("button.cite")).to_have_text("[2]")
+    expect(text.locator("ol > li")).to_have_count(2)
+    expect(text.locator("ol > li").last.locator(".sentence.unsupported")).to_have_text(re.compile("^Second step"))
+    hrefs = page.evaluate("() => [...document.querySelectorAll('#chat-log a')].map(a => a.href)")
+    assert hrefs == ["https://docs.example.com/guide"], hrefs
+    link = text.get_by_role("link", name="the docs")
+    expect(link).to_have_attribute("target", "_blank")
+    expect(link).to_have_attribute("rel", "noopener noreferrer")
+    assert page.evaluate("() => [...document.querySelectorAll('#chat-log *')].every(e => "
+                         "![...e.attributes].some(a => a.name.startsWith('on')))")
+    shot(page, "13-markdown-answer")
+    # a stored answer renders the same after a reload
+    page.reload()
+    expect(page.locator(".msg.assistant").last.locator(".answer-text ul > li")).to_have_count(2)
+    expect(page.locator("#chat-log img")).to_have_count(0)
+    assert not dialogs and not elsewhere and not console, (dialogs, elsewhere, console)
+
+
+def test_dark_mode_follows_the_system_and_the_choice_is_remembered(page: sync_api.Page, live: Live) -> None:
+    page.emulate_media(color_scheme="dark")
+    sign_in(page, live.a_key)
+    assert page.evaluate(BODY_LUMINANCE) < 0.15
+    expect(page.get_by_label("Theme")).to_have_value("auto")
+    page.get_by_label("Collection", exact=True).select_option("benchmarks")
+    a, b = "The limit is 180 EUR.", "The limit is 150 EUR."
+    sources = [_source(1, "policy.md", a), _source(2, "faq.md", b)]
+    answer = _cited_answer("The limit is `180 EUR`.[1] It went up in 2020. [unsupported]",
+                           [("The limit is `180 EUR`.", True, [1]), ("It went up in 2020.", False, [])], sources)
+    answer["contradictions"] = [{"source_a": 1, "claim_a": a, "values_a": ["180 EUR"],
+                                 "source_b": 2, "claim_b": b, "values_b": ["150 EUR"]}]
+    abstain = {"question": "q", "abstained": True, "sources": sources, "sentences": [], "contradictions": [],
+               "abstain_reason": "no source covers it",
+               "text": "The documents do not answer this. Closest sources: [2]."}
+    page.route("**/v1/chat/completions", lambda route: _sse_answer(route, answer))
+    _ask(page, "What is the hotel limit?")
+    page.unroute("**/v1/chat/completions")
+    page.route("**/v1/chat/completions", lambda route: _sse_answer(route, abstain))
+    _ask(page, "Who won in 1930?")
+    page.locator(".msg.assistant button.cite").first.click()
+    expect(page.locator("#citation-passage mark")).to_have_text(a)
+    for theme in ("dark", "light"):
+        page.get_by_label("Theme").select_option(theme)
+        expect(page.locator("html")).to_have_attribute("data-theme", theme)
+        for sel in (".sentence.unsupported", ".answer-text button.cite", ".answer-text code", ".badge-contradiction",
+                    ".badge-abstain", ".msg.assistant .hint", ".source-link", "#citation-passage mark", "#tenant-name",
+                    "#chat-send", "#settings-summary", ".fb-button"):
+            ratio = page.evaluate(CONTRAST, sel)
+            assert ratio >= 4.5, f"{theme}: {sel} has a contrast of {ratio:.2f}"
+        if theme == "dark":
+            shot(page, "14-dark-chat")
+            page.set_viewport_size({"width": 360, "height": 780})
+            page.locator("#citation-close").click()
+            shot(page, "15-dark-chat-narrow")
+            assert page.evaluate("document.documentElement.scrollWidth") <= 360  # nothing wider than the screen
+            page.set_viewport_size({"width": 1280, "height": 860})
+    # Light is kept over the system's dark setting, across a reload; Auto follows the system again
+    assert page.evaluate(BODY_LUMINANCE) > 0.85
+    page.reload()
+    expect(page.locator("#tenant-name")).to_be_visible()
+    expect(page.locator("html")).to_have_attribute("data-theme", "light")
+    expect(page.get_by_label("Theme")).to_have_value("light")
+    assert page.evaluate(BODY_LUMINANCE) > 0.85
+    page.get_by_label("Theme").select_option("auto")
+    assert page.evaluate(BODY_LUMINANCE) < 0.15
+    page.emulate_media(color_scheme="light")
+    assert page.evaluate(BODY_LUMINANCE) > 0.85
+    assert page.evaluate("localStorage.getItem('sovrag.theme')") is None
+
+
+def test_retrieval_settings_go_with_the_question_and_are_remembered(page: sync_api.Page, live: Live) -> None:
+    sign_in(page, live.a_key)
+    page.get_by_label("Collection", exact=True).select_option("benchmarks")
+    sent: list[dict] = []
+
+    def capture(route: sync_api.Route) -> None:
+        sent.append(route.request.post_data_json)
+        _sse_answer(route, _cited_answer("Fine.", [("Fine.", True, [])], []))
+
+    page.route("**/v1/chat/completions", capture)
+    _ask(page, "Defaults?")
+    assert sent[-1]["sovrag"] == {"raw": True}
+    expect(page.locator("#settings-summary")).to_have_text("(server defaults)")
+    page.locator("#chat-settings summary").click()
+    page.get_by_label("Passages to retrieve").fill("12")
+    page.get_by_label("Search mode").select_option("bm25")
+    expect(page.locator("#settings-summary")).to_have_text("(12 passages, BM25 search)")
+    _ask(page, "With settings?")
+    assert sent[-1]["sovrag"] == {"raw": True, "top_k": 12, "mode": "bm25"}
+    assert sent[-1]["model"] == "rag:benchmarks"
+    # remembered across a reload
+    page.reload()
+    expect(page.locator("#tenant-name")).to_be_visible()
+    expect(page.locator("#settings-summary")).to_have_text("(12 passages, BM25 search)")
+    page.locator("#chat-settings summary").click()
+    expect(page.get_by_label("Passages to retrieve")).to_have_value("12")
+    expect(page.get_by_label("Search mode")).to_have_value("bm25")
+    # out of range: said, and the question is not sent (it stays in the box)
+    page.get_by_label("Passages to retrieve").fill("99")
+    page.get_by_label("Your question").fill("Too many?")
+    page.get_by_role("button", name="Ask").click()
+    expect(page.locator("#chat-error")).to_contain_text("from 1 to 50")
+    expect(page.get_by_label("Passages to retrieve")).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label("Your question")).to_have_value("Too many?")
+    assert len(sent) == 2
+    page.get_by_label("Passages to retrieve").fill("3")
+    page.get_by_label("Search mode").select_option("dense")
+    page.get_by_role("button", name="Ask").click()
+    expect(page.locator("#chat-send")).to_have_text("Ask")
+    expect(page.locator(".msg.user").last).to_have_text("Too many?")
+    assert sent[-1]["sovrag"] == {"raw": True, "top_k": 3, "mode": "dense"}
+    page.get_by_role("button", name="Reset").click()
+    expect(page.locator("#settings-summary")).to_have_text("(server defaults)")
+    assert page.evaluate("localStorage.getItem('sovrag.retrieval')") is None
+    _ask(page, "Defaults again?")
+    assert sent[-1]["sovrag"] == {"raw": True}
+
+
+def test_feedback_is_sent_kept_and_its_errors_shown_beside_the_buttons(page: sync_api.Page, live: Live) -> None:
+    sign_in(page, live.a_key)
+    page.get_by_label("Collection", exact=True).select_option("benchmarks")
+    sources = [_source(1, "expense-policy.docx", "Hotels: 180 EUR per night."), _source(2, "faq.pdf", "Ask HR.")]
+    answer = _cited_answer("Hotels may cost 180 EUR per night.[1]", [("Hotels may cost 180 EUR per night.", True, [1])],
+                           sources)
+    page.route("**/v1/chat/completions", lambda route: _sse_answer(route, answer, answer_id="chatcmpl-fb-1"))
+    down = {"error": {"message": "the feedback store is down", "type": "server_error", "code": "unavailable"}}
+    page.route("**/v1/feedback",
+               lambda route: route.fulfill(status=503, content_type="application/json", body=json.dumps(down)))
+    msg = _ask(page, "What may a hotel cost?")
+    good, bad = msg.get_by_role("button", name="Good answer"), msg.get_by_role("button", name="Bad answer")
+    expect(good).to_have_attribute("aria-pressed", "false")
+    good.click()
+    expect(msg.locator(".fb-status")).to_have_text("Could not send the feedback: the feedback store is down")
+    expect(good).to_have_attribute("aria-pressed", "false")
+    page.unroute("**/v1/feedback")
+
+    bad.click()
+    expect(bad).to_have_attribute("aria-pressed", "true")
+    comment = msg.get_by_label("What was wrong or missing? (optional)")
+    expect(comment).to_be_focused()
+    comment.fill("It should say 150 EUR.")
+    shot(page, "16-feedback-comment")
+    msg.get_by_role("button", name="Send").click()
+    expect(msg.locator(".fb-status")).to_have_text("Thanks, your comment was sent.")
+    expect(comment).to_be_hidden()
+    expect(bad).to_be_focused()
+    with _api(live.base, live.a_key) as a:
+        rows = a.get("/v1/feedback", params={"collection": "benchmarks"}).raise_for_status().json()["data"]
+    assert [(r["rating"], r["comment"], r["question"], r["answer"]) for r in rows] == [
+        ("down", "It should say 150 EUR.", "What may a hotel cost?", answer["text"])]
+    assert rows[0]["answer_id"] == "chatcmpl-fb-1"
+    assert rows[0]["sources"] == [{"number": 1, "source": "expense-policy.docx", "text": "Hotels: 180 EUR per night."}]
+
+    # the rating is kept with the conversation; changing it updates the same feedback
+    page.reload()
+    msg = page.locator(".msg.assistant").last
+    expect(msg.get_by_role("button", name="Bad answer")).to_have_attribute("aria-pressed", "true")
+    msg.get_by_role("button", name="Good answer").click()
+    expect(msg.get_by_role("button", name="Good answer")).to_have_attribute("aria-pressed", "true")
+    expect(msg.get_by_role("button", name="Bad answer")).to_have_attribute("aria-pressed", "false")
+    expect(msg.locator(".fb-status")).to_have_text("Thanks for the feedback.")
+    with _api(live.base, live.a_key) as a:
+        rows = a.get("/v1/feedback", params={"collection": "benchmarks"}).raise_for_status().json()["data"]
+    assert [(r["id"], r["rating"], r["comment"]) for r in rows] == [(rows[0]["id"], "up", "It should say 150 EUR.")]
+    assert page.evaluate("() => JSON.parse(localStorage.getItem(Object.keys(localStorage).find("
+                         "k => k.startsWith('sovrag.chat.') && k.endsWith('.benchmarks')))).at(-1).feedback") == {
+        "id": rows[0]["id"], "rating": "up", "comment": "It should say 150 EUR."}
+    # no feedback buttons under a failed answer
+    page.route("**/v1/chat/completions", lambda route: route.abort("connectionreset"))
+    msg = _ask(page, "And now?")
+    expect(msg.locator(".msg-error")).to_be_visible()
+    expect(msg.get_by_role("button", name="Good answer")).to_have_count(0)
+
+
+def test_conversations_outlive_the_tab_and_stay_with_their_tenant(page: sync_api.Page, live: Live) -> None:
+    with _api(live.base, live.b_key) as b:  # globex gets a collection of the same name as acme's
+        b.post("/v1/collections", json={"name": "benchmarks"}).raise_for_status()
+    try:
+        sign_in(page, live.a_key)
+        page.get_by_label("Collection", exact=True).select_option("benchmarks")
+        answer = _cited_answer("Kept for later.", [("Kept for later.", True, [])], [])
+        page.route("**/v1/chat/completions", lambda route: _sse_answer(route, answer))
+        _ask(page, "Will you remember this?")
+        expect(page.locator(".msg.assistant").last).to_contain_text("Kept for later.")
+
+        # a new tab of the same browser (sessionStorage empty: sign in again): the conversation and the collection
+        second = page.context.new_page()
+        errors: list[str] = []
+        second.on("pageerror", lambda e: errors.append(str(e)))
+        sign_in(second, live.a_key)
+        expect(second.get_by_label("Collection", exact=True)).to_have_value("benchmarks")
+        expect(second.locator(".msg.user").last).to_have_text("Will you remember this?")
+        expect(second.locator(".msg.assistant").last).to_contain_text("Kept for later.")
+        second.get_by_role("button", name="Sign out").click()
+        expect(second.get_by_role("heading", name="Sign in")).to_be_visible()
+
+        # another tenant on the same browser, same collection name: nothing of it
+        second.get_by_label("API key").fill(live.b_key)
+        second.get_by_role("button", name="Sign in").click()
+        expect(second.locator("#tenant-name")).to_have_text("Tenant: globex")
+        second.get_by_label("Collection", exact=True).select_option("benchmarks")
+        expect(second.get_by_label("Collection", exact=True)).to_have_value("benchmarks")
+        expect(second.locator("#chat-log .msg")).to_have_count(0)
+        assert "Will you remember" not in second.locator("#chat-log").inner_text()
+        second.close()
+        assert not errors, errors
+
+        # the first tab still has it; Clear conversation removes it from the browser
+        page.reload()
+        expect(page.locator(".msg.user").last).to_have_text("Will you remember this?")
+        page.get_by_role("button", name="Clear conversation").click()
+        expect(page.locator("#chat-log .msg")).to_have_count(0)
+        keys = page.evaluate("Object.keys(localStorage)")
+        assert not [k for k in keys if k.startswith("sovrag.chat.") and k.endswith(".benchmarks")], keys
+    finally:
+        with _api(live.base, live.b_key) as b:
+            b.delete("/v1/collections/benchmarks").raise_for_status()
+
+
+@pytest.mark.model
+def test_a_real_bm25_answer_can_be_rated_down_with_a_comment(page: sync_api.Page, live: Live) -> None:
+    with _api(live.base, live.a_key) as a:
+        a.post("/v1/collections", json={"name": "handbook"}).raise_for_status()
+        doc = EXAMPLES / "handbook.md"
+        r = a.post("/v1/collections/handbook/documents", files=[("files", (doc.name, doc.read_bytes()))])
+        _wait_job(a, r.raise_for_status().json()["id"])
+    sign_in(page, live.a_key)
+    page.get_by_label("Collection", exact=True).select_option("handbook")
+    page.locator("#chat-settings summary").click()
+    page.get_by_label("Search mode").select_option("bm25")
+    with page.expect_request("**/v1/chat/completions") as request:
+        page.get_by_label("Your question").fill(QUESTION)
+        page.get_by_role("button", name="Ask").click()
+    assert request.value.post_data_json["sovrag"] == {"raw": True, "mode": "bm25"}
+    answer = page.locator(".msg.assistant").last
+    expect(answer.locator(".answer-text")).to_contain_text("25", timeout=180_000)
+    expect(page.locator("#chat-send")).to_be_enabled(timeout=120_000)
+    expect(answer.locator(".msg-error")).to_be_hidden()
+    expect(answer.locator("button.cite").first).to_have_attribute("aria-label", re.compile(r"handbook\.md"))
+    answer.get_by_role("button", name="Bad answer").click()
+    answer.get_by_label("What was wrong or missing? (optional)").fill("Too short.")
+    answer.get_by_role("button", name="Send").click()
+    expect(answer.locator(".fb-status")).to_have_text("Thanks, your comment was sent.")
+    with _api(live.base, live.a_key) as a:
+        rows = a.get("/v1/feedback", params={"collection": "handbook"}).raise_for_status().json()["data"]
+    assert [(r["rating"], r["comment"], r["question"]) for r in rows] == [("down", "Too short.", QUESTION)]
+    assert "25" in rows[0]["answer"] and rows[0]["answer_id"].startswith("chatcmpl-")
+    assert any(s["source"] == "handbook.md" for s in rows[0]["sources"])
 
 
 def test_unsupported_and_oversized_uploads_show_each_files_reason(page: sync_api.Page, live: Live) -> None:
@@ -462,16 +795,19 @@ class Proxy:
                 threading.Thread(target=self._pump, args=(a, b, watch), daemon=True).start()
 
     def _pump(self, src: socket.socket, dst: socket.socket, watch: bool) -> None:
-        seen = b""  # what this connection relayed so far: a pattern may span two reads
+        seen = b""  # what this connection received so far: a pattern may span two reads
         try:
             while data := src.recv(65536):
-                dst.sendall(data)
                 if watch and self.hold_after is not None:
+                    start = len(seen)
                     seen += data
-                    if self.hold_after.search(seen):
+                    if m := self.hold_after.search(seen):
+                        # up to the end of the match only: on a busy machine one read may hold the whole answer
+                        dst.sendall(data[:max(0, m.end() - start)])
                         self.held.set()
                         self.closed.wait()  # relay nothing more; the test cuts
                         return
+                dst.sendall(data)
         except OSError:
             pass
 

@@ -15,7 +15,7 @@ export class ApiError extends Error {
 export const getKey = () => sessionStorage.getItem(KEY);
 export const setKey = (key) => sessionStorage.setItem(KEY, key);
 
-/** Forget the key and everything this tab kept (conversations, choices). */
+/** Forget the key and whatever else this tab kept (conversations and choices are in localStorage: kept). */
 export function clearSession() {
   for (const k of Object.keys(sessionStorage)) if (k.startsWith('sovrag.')) sessionStorage.removeItem(k);
 }

@@ -1,5 +1,6 @@
 // Entry point: sign-in with an API key (sessionStorage only), the three views behind #/chat,
-// #/collections and #/evals, and the state they share (the tenant, its collections, the picked one).
+// #/collections and #/evals, and the state they share (the tenant, its collections, the picked one: remembered
+// per tenant in localStorage, as the conversations are).
 
 import { ApiError, NETWORK_MESSAGE, api, clearSession, getKey, onUnauthorized, setKey } from './api.js';
 import { initChat, refreshChat, stopChat } from './chat.js';
@@ -9,9 +10,18 @@ import { $, announce } from './dom.js';
 import { initReports, loadReports, resetReports } from './reports.js';
 
 const VIEWS = ['chat', 'collections', 'evals'];
-const CURRENT = 'sovrag.current';
+const CURRENT = 'sovrag.current.t';
 
-const state = { tenant: null, keyId: null, limits: null, collections: [], current: null };
+const state = { tenant: null, tenantId: null, keyId: null, limits: null, collections: [], current: null };
+
+function remember(name) {
+  if (state.tenantId === null) return;
+  try { localStorage.setItem(CURRENT + state.tenantId, name); } catch { /* storage disabled */ }
+}
+
+function remembered() {
+  try { return localStorage.getItem(CURRENT + state.tenantId); } catch { return null; }
+}
 
 const app = {
   state,
@@ -29,14 +39,14 @@ const app = {
     if (!state.collections.some((c) => c.name === state.current)) {
       state.current = state.collections.length ? state.collections[0].name : null;
     }
-    if (state.current) sessionStorage.setItem(CURRENT, state.current);
+    if (state.current) remember(state.current);
     refreshChat();
     refreshCollections();
   },
 
   select(name) {
     state.current = name;
-    sessionStorage.setItem(CURRENT, name);
+    remember(name);
     refreshChat();
     refreshCollections();
   },
@@ -71,8 +81,8 @@ function signedInChrome(on) {
 async function signIn(key) {
   const me = await api('/v1/tenant', { key, timeout: 15000 });
   setKey(key);
-  Object.assign(state, { tenant: me.name, keyId: me.key_id, limits: me.limits || null });
-  state.current = sessionStorage.getItem(CURRENT);
+  Object.assign(state, { tenant: me.name, tenantId: me.id, keyId: me.key_id, limits: me.limits || null });
+  state.current = remembered();
   signedInChrome(true);
   $('#api-key').value = '';
   $('#signin-error').textContent = '';
@@ -83,7 +93,7 @@ async function signIn(key) {
 function signOut(message = '') {
   stopChat();
   clearSession();
-  Object.assign(state, { tenant: null, keyId: null, limits: null, collections: [], current: null });
+  Object.assign(state, { tenant: null, tenantId: null, keyId: null, limits: null, collections: [], current: null });
   signedInChrome(false);
   resetReports();
   $('#chat-log').replaceChildren();

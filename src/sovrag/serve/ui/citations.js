@@ -12,6 +12,15 @@ export function sourceLabel(source) {
   return parts.join(' — ');
 }
 
+/** The sources an answer cites: by its sentences, in its contradictions, or as an abstention's closest ones. */
+export function citedSources(sov) {
+  const cited = new Set();
+  for (const s of sov.sentences || []) for (const c of s.citations || []) cited.add(c.source);
+  for (const c of sov.contradictions || []) { cited.add(c.source_a); cited.add(c.source_b); }
+  if (sov.abstained) for (const m of (sov.text || '').matchAll(/\[(\d+)\]/g)) cited.add(Number(m[1]));
+  return (sov.sources || []).filter((s) => cited.has(s.number));
+}
+
 /** Character ranges of `needle` in `text`: exact, else ignoring differences in whitespace. */
 function find(text, needle) {
   const n = (needle || '').trim();

@@ -2,6 +2,7 @@
 
 import { api } from './api.js';
 import { $, announce, fmtBytes, h } from './dom.js';
+import { forgetHistory } from './history.js';
 import { initUpload } from './upload.js';
 
 let app;
@@ -25,7 +26,7 @@ async function deleteCollection(name) {
   $('#collection-error').textContent = '';
   try {
     await api(`/v1/collections/${encodeURIComponent(name)}`, { method: 'DELETE' });
-    sessionStorage.removeItem(`sovrag.chat.${app.state.keyId}.${name}`);
+    forgetHistory(app.state.tenantId, name);
     announce(`Collection ${name} deleted`);
     if (app.state.current === name) app.state.current = null;
     await app.loadCollections();
