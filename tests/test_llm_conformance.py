@@ -97,3 +97,40 @@ def test_missing_or_corrupt_gguf(tmp_path: Path, local_llm):  # local_llm: the r
     (tmp_path / "text.gguf").write_text("hello")
     with pytest.raises(ModelError, match="not a GGUF file"):
         LlamaCppLLM(tmp_path / "text.gguf", "t")
+
+
+RAG_COPY = [Message("system", "Answer from the documents, quoting them."),
+            Message("user", "Documents:\n[1] Unused vacation days can be carried over into the next year, up to a "
+                    "maximum of five days. Carried days must be taken by 31 March, after which they expire.\n\n"
+                    "Question: What happens to unused vacation days? Quote the document.")]
+
+
+def test_ngram_speculation_writes_what_plain_decoding_writes(local_llm):
+    """On these prompts speculation writes plain decoding's text (on 5 of 100 benchmark prompts it does not: the
+    batched verification can tip a close call, which is why it is off by default), and on an answer that copies
+    its source the drafts are accepted."""
+    plain = LlamaCppLLM(local_llm.path, "plain", context=1024, speculative="off")
+    spec = LlamaCppLLM(local_llm.path, "ngram", context=1024, speculative="ngram")
+    params = GenerationParams(max_tokens=64)
+    for messages in (RAG_COPY, CAPITAL, [Message("user", "Count from 1 to 30, separated by commas.")],
+                     [Message("user", "Write a short story about a robot who learns to paint.")]):
+        a, b = plain.chat(messages, params), spec.chat(messages, params)
+        assert a.text == b.text, messages[-1].text
+        assert a.completion_tokens == b.completion_tokens
+        assert "draft_n" not in a.timings or not a.timings["draft_n"]
+    copied = spec.chat(RAG_COPY, params)
+    assert copied.timings.get("draft_n_accepted", 0) > 0, copied.timings
+    streamed = "".join(e.delta for e in spec.stream(RAG_COPY, params) if e.done is None)
+    assert streamed == copied.text
+    with pytest.raises(ModelError, match="speculative='fast'"):
+        LlamaCppLLM(local_llm.path, "x", speculative="fast")
+
+
+def test_the_speculation_setting_is_checked():
+    from sovrag.config import load_settings
+    from sovrag.errors import ConfigError
+
+    assert Settings().llm_speculative == "off"
+    assert load_settings(llm_speculative="ngram").llm_speculative == "ngram"
+    with pytest.raises(ConfigError, match="llm_speculative='fast'"):
+        load_settings(llm_speculative="fast")

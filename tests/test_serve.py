@@ -243,6 +243,15 @@ def test_chat_requests_choose_retrieval_and_unsupported_fields_are_refused_by_na
         client.chat.completions.create(model="rag:docs", messages=msgs, extra_body={"sovrag": {"top_k": 0}})
     ok = client.chat.completions.create(model="rag:docs", messages=msgs, max_tokens=16, top_p=1, user="u-1")
     assert ok.choices[0].message.content  # the defaults and an end-user id are fine
+    # a client that can only name the LLM chooses the collection in the options
+    plain = client.chat.completions.create(model="qwen2.5-coder-0.5b-instruct-q4_k_m", messages=msgs, max_tokens=48,
+                                           extra_body={"sovrag": {"collection": "docs"}})
+    assert "25" in plain.choices[0].message.content and plain.to_dict()["sovrag"]["sources"]
+    with pytest.raises(openai.BadRequestError, match="name different collections"):
+        client.chat.completions.create(model="rag:docs", messages=msgs, extra_body={"sovrag": {"collection": "x"}})
+    with pytest.raises(openai.NotFoundError, match="no collection 'nope'"):
+        client.chat.completions.create(model="qwen2.5-coder-0.5b-instruct-q4_k_m", messages=msgs,
+                                       extra_body={"sovrag": {"collection": "nope"}})
 
 
 @pytest.mark.model

@@ -43,7 +43,8 @@ def create_llm(settings: Settings, spec: str | None = None) -> LLM:
                 raise ConfigError(f"llm {spec!r}: {m.name} is an {m.kind}, not an LLM")
             path = registry.resolve_file(settings.models_dir, m.name, "model.gguf", settings.auto_pull)
             name = f"llamacpp:{m.name}"
-        return load_llamacpp(path, name, context=settings.llm_context, threads=settings.llm_threads)
+        return load_llamacpp(path, name, context=settings.llm_context, threads=settings.llm_threads,
+                             speculative=settings.llm_speculative)
     if scheme in OPENAI_SCHEMES:
         from sovrag.generate.openai_compat import OpenAICompatLLM
 

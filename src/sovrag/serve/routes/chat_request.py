@@ -49,6 +49,9 @@ class SovragChatOptions(BaseModel):
     mode: Literal["hybrid", "dense", "bm25"] | None = None
     filters: dict[str, FilterValue] | None = None
     compress: StrictBool | None = None
+    #: The collection to answer from, for a client that can only name the LLM as its model (a plain model name
+    #: with this is the same as `rag:<collection>`).
+    collection: StrictStr | None = Field(default=None, min_length=1, max_length=64)
 
 
 #: OpenAI request fields sovrag does not honour. Accepting and ignoring them would make a client believe it got

@@ -171,8 +171,17 @@ async def chat_completions(body: ChatRequest, me: Tenant, ctx: Ctx) -> dict[str,
                        headers={"Retry-After": "5"})
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     comp = _Completion(body.model, include_usage)
+    chosen = body.sovrag.collection if body.sovrag else None
     if body.model.startswith(RAG_PREFIX):
-        return await _rag(body, params, comp, me, ctx)
+        if chosen is not None and chosen != body.model[len(RAG_PREFIX):]:
+            raise APIError(400, f"'sovrag.collection' {chosen!r} and model {body.model!r} name different "
+                           "collections; give one of them", code="invalid_request", param="sovrag.collection")
+        return await _rag(body, params, comp, me, ctx, body.model[len(RAG_PREFIX):])
+    if chosen is not None:
+        if body.model not in llm_model_names(ctx.settings):
+            raise APIError(404, f"model {body.model!r}: does not exist; see GET /v1/models", code="model_not_found",
+                           param="model")
+        return await _rag(body, params, comp, me, ctx, chosen)
     if body.model not in llm_model_names(ctx.settings):
         raise APIError(404, f"model {body.model!r}: does not exist; see GET /v1/models (collections are "
                        f"'{RAG_PREFIX}<name>')", code="model_not_found", param="model")
@@ -208,12 +217,11 @@ async def chat_completions(body: ChatRequest, me: Tenant, ctx: Ctx) -> dict[str,
 
 
 async def _rag(body: ChatRequest, params: GenerationParams, comp: _Completion, me: Principal,
-               ctx: ServerContext) -> dict[str, Any] | StreamingResponse:
+               ctx: ServerContext, name: str) -> dict[str, Any] | StreamingResponse:
     """A RAG answer through the question journey: retrieval while the collection is in use, then
     `AnswerPipeline.stream` on that Context (generation queued by the SharedLLM, then verification)."""
     tenant_id = me.tenant_id
     raw = bool(body.sovrag and body.sovrag.raw)
-    name = body.model[len(RAG_PREFIX):]
     last_user = max((i for i, m in enumerate(body.messages) if m.role == "user"), default=-1)
     question = body.messages[last_user].text() if last_user >= 0 else ""
     # Earlier user/assistant turns make a follow-up retrievable ("and for part-timers?"); system text is ignored:
