@@ -210,6 +210,45 @@ def test_mcp_over_streamable_http_searches_and_answers_a_tenants_collections(mcp
     asyncio.run(session())
 
 
+def test_mcp_over_http_passes_each_clients_own_key_on(live: Live) -> None:
+    import httpx2
+    from mcp.client.streamable_http import streamable_http_client
+
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "SOVRAG_API_KEY"}
+    proc = subprocess.Popen([*SOVRAG, "mcp", "--transport", "http", "--port", str(port), "--url", live.base], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}/mcp"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.communicate()[1]
+            try:
+                httpx.get(url, timeout=1)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "sovrag mcp did not start"
+                time.sleep(0.2)
+
+        async def collections(key: str | None) -> tuple[bool, object]:
+            headers = {"Authorization": f"Bearer {key}"} if key else {}
+            async with httpx2.AsyncClient(headers=headers, timeout=60) as http:
+                async with mcp_client.Client(streamable_http_client(url, http_client=http)) as c:
+                    r = await c.call_tool("list_collections", {})
+                    return r.is_error, r.structured_content if not r.is_error else r.content[0].text
+
+        failed, got = asyncio.run(collections(live.a_key))
+        assert not failed and sorted(got["collections"]) == ["a-private", "docs"]  # type: ignore[index]
+        assert asyncio.run(collections(live.b_key)) == (False, {"collections": ["docs"]})
+        failed, message = asyncio.run(collections(None))
+        assert failed and "Authorization: Bearer" in str(message)
+        failed, message = asyncio.run(collections("sk-sovrag-wrong"))
+        assert failed and "401" in str(message)
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+
 def test_mcp_over_stdio_on_a_data_directory(data_dir: Path) -> None:
     from mcp.client.stdio import StdioServerParameters
 

@@ -15,7 +15,8 @@ def mcp(
     url: Annotated[str | None, typer.Option(help="A sovrag server to serve a tenant's collections from (else "
                                             "this machine's data directory) [env SOVRAG_URL]",
                                             envvar="SOVRAG_URL", show_envvar=False)] = None,
-    api_key: Annotated[str | None, typer.Option(help="The tenant's key for --url [env SOVRAG_API_KEY]",
+    api_key: Annotated[str | None, typer.Option(help="The tenant's key for --url [env SOVRAG_API_KEY]; without "
+                                                "one, over http, each MCP client's own bearer key is passed on",
                                                 envvar="SOVRAG_API_KEY", show_envvar=False)] = None,
     transport: Annotated[str, typer.Option(help="stdio (launched by the MCP client) or http (streamable HTTP)")]
     = "stdio",
@@ -33,16 +34,20 @@ def mcp(
     except ImportError as e:
         fail(SovragError(f"sovrag mcp needs the MCP SDK: pip install 'sovrag[mcp]' ({e})"))
         return
+    per_client = bool(url) and not api_key and transport == "http"
     try:
-        client = connect(url, api_key=api_key, settings=settings(ctx))
+        client = None if per_client else connect(url, api_key=api_key, settings=settings(ctx))
     except SovragError as e:
         fail(e)
         return
     if transport == "http":
-        err.print(f"sovrag MCP server on http://{host}:{port}{path} ({client!r})", highlight=False)
+        who = f"each client's own key passed on to {url}" if per_client else repr(client)
+        err.print(f"sovrag MCP server on http://{host}:{port}{path} ({who})", highlight=False)
     try:
-        run(client, transport, host=host, port=port, path=path)  # type: ignore[arg-type]
+        run(client, transport, host=host, port=port, path=path,  # type: ignore[arg-type]
+            for_key=(lambda key: connect(url, api_key=key)) if per_client else None)
     except KeyboardInterrupt:
         pass
     finally:
-        client.close()
+        if client is not None:
+            client.close()

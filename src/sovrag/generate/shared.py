@@ -25,14 +25,16 @@ class LLMBusy(GenerationError):
 class SharedLLM:
     def __init__(self, llm: LLM | None = None, factory: Callable[[], LLM] | None = None, queue_max: int = 0,
                  on_depth: Callable[[int], None] = lambda n: None,
-                 on_tokens: Callable[[int, int], None] = lambda p, c: None) -> None:
-        """`llm`, or a `factory` that loads it on first use; `queue_max` = 0: no limit on waiting callers."""
+                 on_tokens: Callable[[int, int], None] = lambda p, c: None,
+                 lock: threading.Lock | None = None) -> None:
+        """`llm`, or a `factory` that loads it on first use; `queue_max` = 0: no limit on waiting callers;
+        `lock`: one generation lock shared with other models on the same cores (one generation at a time)."""
         if (llm is None) == (factory is None):
             raise ValueError("SharedLLM: give an llm or a factory, not both")
         self._llm = llm
         self._factory = factory
         self._load_lock = threading.Lock()
-        self._lock = threading.Lock()
+        self._lock = lock or threading.Lock()
         self._count_lock = threading.Lock()
         self.queue_max = queue_max
         self.waiting = 0

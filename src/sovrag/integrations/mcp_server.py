@@ -2,15 +2,18 @@
 
 Tools: `list_collections`, `search` (passages with source, page, headings and score) and `ask` (the answer,
 each sentence with whether the sources support it, the numbered sources it cites). Run by `sovrag mcp` over stdio
-(an assistant launches it) or streamable HTTP. What it reaches is one identity: a tenant of a sovrag server
-(`--url` + its key), or this machine's data directory (its CLI collections).
+(an assistant launches it) or streamable HTTP. What it reaches: a tenant of a sovrag server (`--url` with its
+key), this machine's data directory (its CLI collections), or, over HTTP with `--url` and no key, the tenant of
+whichever key each MCP client sends (`Authorization: Bearer <tenant key>`, passed on to the sovrag server, which
+checks it): one MCP endpoint for many tenants, each seeing only its own collections.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 from sovrag import __version__
@@ -24,24 +27,44 @@ INSTRUCTIONS = (
 )
 
 
-def build(client: Client, name: str = "sovrag") -> MCPServer:
+def build(client: Client | None, name: str = "sovrag", for_key: Callable[[str], Client] | None = None) -> MCPServer:
+    """The MCP server over `client`, or (client None) over `for_key(<the caller's bearer key>)` per request."""
+    if (client is None) == (for_key is None):
+        raise ValueError("build: give a client or for_key")
     server = MCPServer(name, version=__version__, instructions=INSTRUCTIONS)
+    clients: dict[str, Client] = {}
+
+    def reach(ctx: Context) -> Client:
+        if client is not None:
+            return client
+        request = ctx.request_context.request
+        header = request.headers.get("authorization", "") if request is not None else ""
+        scheme, _, key = header.partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            raise ToolError("this MCP server passes each client's sovrag key on: send 'Authorization: Bearer "
+                            "<tenant key>'")
+        key = key.strip()
+        if key not in clients:
+            if len(clients) > 256:  # bounded, whatever the number of keys tried
+                clients.clear()
+            clients[key] = for_key(key)  # type: ignore[misc]
+        return clients[key]
 
     @server.tool(description="The document collections that can be searched and asked.")
-    async def list_collections() -> dict[str, Any]:
+    async def list_collections(ctx: Context) -> dict[str, Any]:
         try:
-            return {"collections": client.collections()}
+            return {"collections": await _collections(reach(ctx))}
         except SovragError as e:
             raise ToolError(str(e)) from e
 
     @server.tool(description="Search a collection (hybrid BM25 + dense by default): the best passages with their "
                  "source file, page, headings and score.")
-    async def search(collection: str, query: str, top_k: int = 5,
+    async def search(collection: str, query: str, ctx: Context, top_k: int = 5,
                      mode: Literal["hybrid", "dense", "bm25"] = "hybrid") -> dict[str, Any]:
         if not 1 <= top_k <= 50:
             raise ToolError(f"top_k: {top_k} is out of range; use 1 to 50")
         try:
-            hits = await client.asearch(collection, query, top_k=top_k, mode=mode)
+            hits = await reach(ctx).asearch(collection, query, top_k=top_k, mode=mode)
         except SovragError as e:
             raise ToolError(str(e)) from e
         return {"collection": collection, "query": query,
@@ -50,11 +73,11 @@ def build(client: Client, name: str = "sovrag") -> MCPServer:
     @server.tool(description="Answer a question from a collection's documents with an open LLM: every sentence is "
                  "verified against the retrieved sources and cites them as [n]; `abstained` is true when the "
                  "documents do not answer it.")
-    async def ask(collection: str, question: str, top_k: int | None = None) -> dict[str, Any]:
+    async def ask(collection: str, question: str, ctx: Context, top_k: int | None = None) -> dict[str, Any]:
         if top_k is not None and not 1 <= top_k <= 50:
             raise ToolError(f"top_k: {top_k} is out of range; use 1 to 50")
         try:
-            answer = await client.aask(collection, question, top_k=top_k)
+            answer = await reach(ctx).aask(collection, question, top_k=top_k)
         except SovragError as e:
             raise ToolError(str(e)) from e
         return answer_view(answer)
@@ -62,9 +85,15 @@ def build(client: Client, name: str = "sovrag") -> MCPServer:
     return server
 
 
-def run(client: Client, transport: Literal["stdio", "http"] = "stdio", host: str = "127.0.0.1", port: int = 8765,
-        path: str = "/mcp") -> None:
-    server = build(client)
+async def _collections(client: Client) -> list[str]:
+    import anyio
+
+    return await anyio.to_thread.run_sync(client.collections)
+
+
+def run(client: Client | None, transport: Literal["stdio", "http"] = "stdio", host: str = "127.0.0.1",
+        port: int = 8765, path: str = "/mcp", for_key: Callable[[str], Client] | None = None) -> None:
+    server = build(client, for_key=for_key)
     if transport == "stdio":
         server.run("stdio")
     else:

@@ -8,6 +8,7 @@ Shutdown stops accepting jobs, gives the running one a grace period, then closes
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -20,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sovrag import __version__
 from sovrag.config import Settings
 from sovrag.embed import create_embedder
+from sovrag.errors import ConfigError
 from sovrag.generate import LLM, create_llm
 from sovrag.generate.shared import SharedLLM
 from sovrag.serve.context import ServerContext, get_ctx
@@ -29,6 +31,7 @@ from sovrag.serve.metrics import Metrics, RequestMiddleware
 from sovrag.serve.openapi import install_docs
 from sovrag.serve.options import ServerOptions
 from sovrag.serve.routes import auth, collections, documents, feedback, jobs, local, openai, runs, webui
+from sovrag.serve.routes.openai import spec_names
 from sovrag.serve.services.collections import TenantCollections
 from sovrag.serve.services.feedback import Feedback
 from sovrag.serve.services.files import UploadedFiles
@@ -36,6 +39,29 @@ from sovrag.serve.services.jobs import JobRunner
 from sovrag.serve.services.keys import KeyStore, RateLimiter
 
 log = logging.getLogger("sovrag.serve")
+
+
+def _llms(settings: Settings, llm: LLM | None, opts: ServerOptions,
+          metrics: Metrics) -> tuple[dict[str, SharedLLM], dict[str, list[str]]]:
+    """The default LLM (`llm`, else the `llm` setting) and the `llms` option's, each loaded on first use, by the
+    name /v1/models lists; one generation lock for all of them (they share the cores)."""
+    lock = threading.Lock()
+    llms: dict[str, SharedLLM] = {}
+    aliases: dict[str, list[str]] = {}
+
+    def depth(_: int) -> None:
+        metrics.llm_queue.set(sum(s.waiting for s in llms.values()))
+
+    for i, spec in enumerate([settings.llm, *opts.extra_llms()]):
+        name, *others = spec_names(spec)
+        if name in llms:
+            raise ConfigError(f"setting llms: {spec!r} is {name}, listed twice")
+        instance = llm if i == 0 else None
+        factory = None if instance is not None else (lambda spec=spec: create_llm(settings, spec))
+        llms[name] = SharedLLM(instance, factory, queue_max=opts.llm_queue_max, on_depth=depth,
+                               on_tokens=metrics.add_tokens, lock=lock)
+        aliases[name] = others
+    return llms, aliases
 
 
 def create_app(settings: Settings, llm: LLM | None = None, options: ServerOptions | None = None) -> FastAPI:
@@ -51,12 +77,11 @@ def create_app(settings: Settings, llm: LLM | None = None, options: ServerOption
         db = Database(settings.data_dir / "server.db")
         cols = TenantCollections(settings)
         files = UploadedFiles(db)
+        llms, aliases = _llms(settings, llm, opts, metrics)
         ctx = ServerContext(
             settings=settings, options=opts, db=db, keys=KeyStore(db), limiter=RateLimiter(),
             collections=cols, files=files, jobs=JobRunner(settings, db, cols, files, metrics),
-            llm=SharedLLM(llm, None if llm is not None else (lambda: create_llm(settings)),
-                          queue_max=opts.llm_queue_max, on_depth=metrics.llm_queue.set, on_tokens=metrics.add_tokens),
-            metrics=metrics, feedback=Feedback(db),
+            llm=next(iter(llms.values())), metrics=metrics, feedback=Feedback(db), llms=llms, llm_aliases=aliases,
         )
         app.state.ctx = holder["ctx"] = ctx
         await anyio.to_thread.run_sync(create_embedder, settings)  # fail at start, not on the first request

@@ -30,6 +30,10 @@ class ServerContext:
     jobs: JobRunner
     llm: SharedLLM
     metrics: Metrics
+    #: every LLM a client may choose, by the model name /v1/models lists; the first is `llm`, the default
+    llms: dict[str, SharedLLM]
+    #: the other names each listed LLM answers to (its full spec, its profile)
+    llm_aliases: dict[str, list[str]]
     feedback: Feedback
 
 

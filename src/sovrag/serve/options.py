@@ -51,6 +51,12 @@ class ServerOptions:
     shutdown_grace_s: float = 30.0
     #: Threads for synchronous routes (search, embeddings, uploads); the LLM waits without holding one.
     threadpool: int = 64
+    #: More LLMs a client may choose (comma-separated specs or profiles, e.g. "quality"), besides the `llm`
+    #: setting (the default); each loads on first use, and they take turns generating on this machine's cores.
+    llms: str = ""
+
+    def extra_llms(self) -> list[str]:
+        return [s.strip() for s in self.llms.split(",") if s.strip()]
 
     @classmethod
     def from_env(cls, config_file: Path | None = None, **overrides: object) -> ServerOptions:

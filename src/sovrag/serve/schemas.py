@@ -89,6 +89,8 @@ class ModelOut(_Model):
     object: Literal["model"]
     created: int
     owned_by: str
+    kind: Literal["collection", "llm", "embedding"] = Field(description="A collection (model `rag:<name>`: "
+                                                             "grounded answers), an LLM, or the embedding model")
 
 
 class ModelList(_Model):

@@ -52,6 +52,8 @@ class SovragChatOptions(BaseModel):
     #: The collection to answer from, for a client that can only name the LLM as its model (a plain model name
     #: with this is the same as `rag:<collection>`).
     collection: StrictStr | None = Field(default=None, min_length=1, max_length=64)
+    #: Which LLM writes a RAG answer, by a name GET /v1/models lists (when the server offers several).
+    llm: StrictStr | None = Field(default=None, min_length=1, max_length=300)
 
 
 #: OpenAI request fields sovrag does not honour. Accepting and ignoring them would make a client believe it got

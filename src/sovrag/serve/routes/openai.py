@@ -29,6 +29,7 @@ from sovrag.config import Settings
 from sovrag.embed import create_embedder
 from sovrag.errors import SovragError
 from sovrag.generate import PROFILES, Generation, GenerationParams, Message
+from sovrag.generate.shared import SharedLLM
 from sovrag.serve.apierror import APIError, error_body, sovrag_error_to_api
 from sovrag.serve.context import ServerContext, get_ctx
 from sovrag.serve.routes.auth import Tenant
@@ -47,14 +48,27 @@ RAG_PREFIX = "rag:"
 
 
 def llm_model_names(settings: Settings) -> list[str]:
-    """Names a client may use for the plain LLM; the first is the one listed by /v1/models."""
-    spec = PROFILES.get(settings.llm, settings.llm)
+    """Names a client may use for the default LLM; the first is the one listed by /v1/models."""
+    return spec_names(settings.llm)
+
+
+def spec_names(given: str) -> list[str]:
+    """Names a client may use for the LLM of this spec or profile; the first is the one /v1/models lists."""
+    spec = PROFILES.get(given, given)
     scheme, _, rest = spec.partition(":")
     if scheme == "llamacpp":
         short = Path(rest).stem if rest.endswith(".gguf") or "/" in rest else rest
     else:
         short = spec.rsplit("model=", 1)[-1] if "model=" in spec else spec
-    return [short, spec, settings.llm]
+    return [short, spec, given]
+
+
+def choose_llm(ctx: ServerContext, name: str) -> SharedLLM | None:
+    """The LLM a client named (any of its names), or None."""
+    for listed, shared in ctx.llms.items():
+        if name == listed or name in ctx.llm_aliases.get(listed, ()):
+            return shared
+    return None
 
 
 def embedder_model_names(settings: Settings) -> list[str]:
@@ -62,15 +76,17 @@ def embedder_model_names(settings: Settings) -> list[str]:
     return [spec.partition(":")[2] if spec.startswith("onnx:") and "/" not in spec else spec, spec]
 
 
-def _model(id_: str) -> dict[str, Any]:
-    return {"id": id_, "object": "model", "created": 0, "owned_by": "sovrag"}
+def _model(id_: str, kind: str) -> dict[str, Any]:
+    """OpenAI's model object, and what it is here: a collection (`rag:`), an LLM, or the embedding model."""
+    return {"id": id_, "object": "model", "created": 0, "owned_by": "sovrag", "kind": kind}
 
 
 @router.get("/models")
 def list_models(me: Tenant, ctx: Ctx) -> dict[str, Any]:
-    rag = [_model(RAG_PREFIX + n) for n in ctx.collections.names(me.tenant_id)]
+    rag = [_model(RAG_PREFIX + n, "collection") for n in ctx.collections.names(me.tenant_id)]
     s = ctx.settings
-    return {"object": "list", "data": [*rag, _model(llm_model_names(s)[0]), _model(embedder_model_names(s)[0])]}
+    return {"object": "list", "data": [*rag, *(_model(n, "llm") for n in ctx.llms),
+                                       _model(embedder_model_names(s)[0], "embedding")]}
 
 
 @router.get("/models/{model_id:path}")
@@ -166,33 +182,33 @@ def _error_event(e: Exception) -> str:
 async def chat_completions(body: ChatRequest, me: Tenant, ctx: Ctx) -> dict[str, Any] | StreamingResponse:
     refuse_unsupported(body)
     params = generation_params(body, ctx)
-    if ctx.llm.waiting >= ctx.llm.queue_max:
-        raise APIError(503, f"the LLM queue is full ({ctx.llm.waiting} waiting); retry shortly", code="server_busy",
-                       headers={"Retry-After": "5"})
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     comp = _Completion(body.model, include_usage)
-    chosen = body.sovrag.collection if body.sovrag else None
+    opts = body.sovrag or SovragChatOptions()
     if body.model.startswith(RAG_PREFIX):
-        if chosen is not None and chosen != body.model[len(RAG_PREFIX):]:
-            raise APIError(400, f"'sovrag.collection' {chosen!r} and model {body.model!r} name different "
+        name = body.model[len(RAG_PREFIX):]
+        if opts.collection is not None and opts.collection != name:
+            raise APIError(400, f"'sovrag.collection' {opts.collection!r} and model {body.model!r} name different "
                            "collections; give one of them", code="invalid_request", param="sovrag.collection")
-        return await _rag(body, params, comp, me, ctx, body.model[len(RAG_PREFIX):])
-    if chosen is not None:
-        if body.model not in llm_model_names(ctx.settings):
-            raise APIError(404, f"model {body.model!r}: does not exist; see GET /v1/models", code="model_not_found",
-                           param="model")
-        return await _rag(body, params, comp, me, ctx, chosen)
-    if body.model not in llm_model_names(ctx.settings):
+        return await _rag(body, params, comp, me, ctx, name, _queue(_answering_llm(ctx, opts.llm)))
+    llm = choose_llm(ctx, body.model)
+    if llm is None:
         raise APIError(404, f"model {body.model!r}: does not exist; see GET /v1/models (collections are "
                        f"'{RAG_PREFIX}<name>')", code="model_not_found", param="model")
+    if opts.llm is not None and choose_llm(ctx, opts.llm) is not llm:
+        raise APIError(400, f"'sovrag.llm' {opts.llm!r} and model {body.model!r} name different LLMs; give one of "
+                       "them", code="invalid_request", param="sovrag.llm")
+    _queue(llm)
+    if opts.collection is not None:
+        return await _rag(body, params, comp, me, ctx, opts.collection, llm)
     messages = []
     for m in body.messages:
         if m.role == "tool":
             raise APIError(400, "messages: role 'tool' is not supported", code="unsupported_role", param="messages")
         messages.append(Message("system" if m.role == "developer" else m.role, m.text()))
-    await anyio.to_thread.run_sync(ctx.llm.model)  # loaded on first use, off the event loop
+    await anyio.to_thread.run_sync(llm.model)  # loaded on first use, off the event loop
     if not body.stream:
-        gen = await anyio.to_thread.run_sync(ctx.llm.chat, messages, params)
+        gen = await anyio.to_thread.run_sync(llm.chat, messages, params)
         return comp.body(gen.text, gen.finish_reason or "stop", comp.usage(gen.prompt_tokens, gen.completion_tokens),
                          {})
 
@@ -200,7 +216,7 @@ async def chat_completions(body: ChatRequest, me: Tenant, ctx: Ctx) -> dict[str,
         gen: Generation | None = None
         try:
             yield comp.chunk({"role": "assistant", "content": ""})
-            async with aclosing(iterate_in_thread(lambda: ctx.llm.stream(messages, params))) as stream:
+            async with aclosing(iterate_in_thread(lambda: llm.stream(messages, params))) as stream:
                 async for ev in stream:
                     if ev.done is not None:
                         gen = ev.done
@@ -216,8 +232,27 @@ async def chat_completions(body: ChatRequest, me: Tenant, ctx: Ctx) -> dict[str,
     return _sse(events())
 
 
+def _answering_llm(ctx: ServerContext, name: str | None) -> SharedLLM:
+    """The LLM a RAG answer is written by: `sovrag.llm` when given, else the default."""
+    if name is None:
+        return ctx.llm
+    llm = choose_llm(ctx, name)
+    if llm is None:
+        raise APIError(404, f"'sovrag.llm' {name!r}: no such LLM here; see GET /v1/models", code="model_not_found",
+                       param="sovrag.llm")
+    return llm
+
+
+def _queue(llm: SharedLLM) -> SharedLLM:
+    """`llm`, unless its queue is full (503 with Retry-After)."""
+    if llm.waiting >= llm.queue_max:
+        raise APIError(503, f"the LLM queue is full ({llm.waiting} waiting); retry shortly", code="server_busy",
+                       headers={"Retry-After": "5"})
+    return llm
+
+
 async def _rag(body: ChatRequest, params: GenerationParams, comp: _Completion, me: Principal,
-               ctx: ServerContext, name: str) -> dict[str, Any] | StreamingResponse:
+               ctx: ServerContext, name: str, llm: SharedLLM) -> dict[str, Any] | StreamingResponse:
     """A RAG answer through the question journey: retrieval while the collection is in use, then
     `AnswerPipeline.stream` on that Context (generation queued by the SharedLLM, then verification)."""
     tenant_id = me.tenant_id
@@ -235,7 +270,7 @@ async def _rag(body: ChatRequest, params: GenerationParams, comp: _Completion, m
     except APIError as e:
         raise APIError(404, f"model {body.model!r}: no collection {name!r}; see GET /v1/models",
                        code="model_not_found", param="model") from e
-    await anyio.to_thread.run_sync(ctx.llm.model)
+    await anyio.to_thread.run_sync(llm.model)
     chosen = body.sovrag or SovragChatOptions()
     retrieval = {k: v for k, v in (("top_k", chosen.top_k), ("mode", chosen.mode), ("filters", chosen.filters),
                                    ("compress", chosen.compress)) if v is not None}
@@ -248,7 +283,7 @@ async def _rag(body: ChatRequest, params: GenerationParams, comp: _Completion, m
         try:
             with ctx.collections.use(tenant_id, name) as col:
                 check_query(ctx, me, col.embedder, question, "messages")
-                pipeline = AnswerPipeline(col, ctx.llm, opts)
+                pipeline = AnswerPipeline(col, llm, opts)
                 return pipeline, pipeline.retrieve(question, history)
         except APIError as e:
             if e.status != 404:

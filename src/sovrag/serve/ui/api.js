@@ -5,10 +5,11 @@ const KEY = 'sovrag.key';
 const DEFAULT_TIMEOUT_MS = 30000;
 
 export class ApiError extends Error {
-  constructor(status, message, code = null) {
+  constructor(status, message, code = null, param = null) {
     super(message);
     this.status = status; // 0: no HTTP answer at all (network error, timeout)
     this.code = code;
+    this.param = param; // the request field the error is about, e.g. "sovrag.llm"
   }
 }
 
@@ -30,15 +31,17 @@ export const NETWORK_MESSAGE = 'Cannot reach the sovrag server: check the networ
 export async function errorFrom(res) {
   let message = `${res.status} ${res.statusText}`.trim();
   let code = null;
+  let param = null;
   try {
     const body = await res.json();
     if (body && body.error) {
       message = body.error.message || message;
       code = body.error.code || null;
+      param = body.error.param || null;
     }
   } catch { /* not JSON: keep the status line */ }
   if (res.status === 429 && !/retry/i.test(message)) message += ' (too many requests: try again shortly)';
-  return new ApiError(res.status, message, code);
+  return new ApiError(res.status, message, code, param);
 }
 
 /** A signal aborting after `ms`, or when `outer` aborts; `timedOut()` tells which. */

@@ -7,6 +7,7 @@ import { initChat, refreshChat, stopChat } from './chat.js';
 import { closeSource, initCitations } from './citations.js';
 import { initCollections, refreshCollections } from './collections.js';
 import { $, announce } from './dom.js';
+import { loadModels, resetModels } from './models.js';
 import { initReports, loadReports, resetReports } from './reports.js';
 
 const VIEWS = ['chat', 'collections', 'evals'];
@@ -87,7 +88,7 @@ async function signIn(key) {
   $('#api-key').value = '';
   $('#signin-error').textContent = '';
   showView(viewFromHash());
-  await app.loadCollections();
+  await Promise.all([app.loadCollections(), loadModels(me.id)]);
 }
 
 function signOut(message = '') {
@@ -96,6 +97,7 @@ function signOut(message = '') {
   Object.assign(state, { tenant: null, tenantId: null, keyId: null, limits: null, collections: [], current: null });
   signedInChrome(false);
   resetReports();
+  resetModels();
   $('#chat-log').replaceChildren();
   $('#collection-list').replaceChildren();
   $('#upload').hidden = true;

@@ -1,6 +1,7 @@
 // Chat over one collection: streamed answers through /v1/chat/completions (model "rag:<collection>"),
 // verified sentences with clickable citations, abstentions and contradictions (answer.js), feedback (feedback.js),
-// retrieval settings (settings.js), history per tenant and collection (history.js).
+// retrieval settings (settings.js), the LLM picked when the server offers several (models.js), history per tenant
+// and collection (history.js).
 
 import { answerCopyText, renderAnswer } from './answer.js';
 import { ApiError, request } from './api.js';
@@ -9,6 +10,7 @@ import { $, announce, h } from './dom.js';
 import { feedbackBar } from './feedback.js';
 import { forgetHistory, loadHistory as loadTurns, saveHistory, turnId, updateTurn } from './history.js';
 import { blockNodes } from './markdown.js';
+import { initModels, llmOption, loadModels, modelName } from './models.js';
 import { initSettings, retrievalOptions } from './settings.js';
 import { sseData } from './sse.js';
 
@@ -54,7 +56,8 @@ function assistantNode(turn, ctx) {
   const body = h('div', { class: 'answer-body' });
   const error = h('p', { class: 'msg-error', hidden: true });
   const actions = h('div', { class: 'msg-actions' });
-  const el = h('article', { class: 'msg assistant', 'aria-label': 'Answer' }, body, error, actions);
+  const footer = h('p', { class: 'msg-model' });
+  const el = h('article', { class: 'msg assistant', 'aria-label': 'Answer' }, body, error, actions, footer);
   const tenantId = tenant();
   const save = (feedback) => {
     if (tenant() === tenantId) updateTurn(tenantId, ctx.collection, turn.uid, { feedback });
@@ -74,6 +77,11 @@ function assistantNode(turn, ctx) {
         type: 'button', class: 'secondary small', onclick: (e) => copy(text, e.currentTarget),
       }, 'Copy answer'));
       if (!t.error && ctx.question) actions.append(feedbackBar(t, { ...ctx, save }));
+    }
+    footer.replaceChildren();
+    if (!streaming && t.sovrag && typeof t.sovrag.model === 'string' && t.sovrag.model) {
+      const name = modelName(t.sovrag.model);
+      footer.append('Written by ', h('span', { class: 'model-name', title: t.sovrag.model }, name));
     }
   };
   update(turn);
@@ -108,8 +116,13 @@ function setBusy(on) {
   $('#chat-log').setAttribute('aria-busy', on ? 'true' : 'false');
 }
 
-function explain(e, col) {
+function explain(e, col, options) {
   if (e.code === 'aborted') return 'Stopped. What had arrived is kept above.';
+  if (e.status === 404 && e.code === 'model_not_found' && e.param === 'sovrag.llm') {
+    loadModels(tenant()); // the list has changed: offer what is there now (the default when the pick is gone)
+    const name = options && options.llm ? `"${options.llm}" ` : '';
+    return `The model ${name}is not offered by the server any more. Pick a model and ask again.`;
+  }
   if (e.status === 404 && e.code === 'model_not_found') return `The collection "${col}" no longer exists.`;
   return e.message || String(e);
 }
@@ -163,7 +176,7 @@ async function ask(question, options) {
       turn.sovrag = final;
     }
   } catch (e) {
-    turn.error = explain(e, col);
+    turn.error = explain(e, col, options);
     if (!(e instanceof ApiError)) console.error(e);
   } finally {
     controller = null;
@@ -196,6 +209,7 @@ export function refreshChat() {
 export function initChat(theApp) {
   app = theApp;
   initSettings();
+  initModels();
   $('#chat-form').addEventListener('submit', (e) => {
     e.preventDefault();
     const input = $('#chat-input');
@@ -203,7 +217,7 @@ export function initChat(theApp) {
     if (!q.trim()) { $('#chat-error').textContent = 'Type a question first.'; input.focus(); return; }
     let options;
     try {
-      options = retrievalOptions();
+      options = { ...retrievalOptions(), ...llmOption() };
     } catch (err) {
       $('#chat-error').textContent = err.message;
       $('#setting-top-k').focus();
