@@ -16,7 +16,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -168,8 +168,8 @@ def test_ui_is_served_with_local_assets_only(live: Live) -> None:
         refs = re.findall(r'(?:src|href)="([^"#]+)"', index.text)
         assert refs and all(r.startswith("/ui/") for r in refs), refs  # nothing from elsewhere
         for name in ("app.js", "api.js", "chat.js", "citations.js", "collections.js", "upload.js", "reports.js",
-                     "sse.js", "dom.js", "answer.js", "feedback.js", "history.js", "markdown.js", "settings.js",
-                     "theme.js"):
+                     "sse.js", "dom.js", "answer.js", "feedback.js", "history.js", "markdown.js", "models.js",
+                     "settings.js", "theme.js"):
             js = c.get(f"/ui/{name}")
             assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript"), name
             assert "http://" not in js.text and "https://" not in js.text, name
@@ -236,6 +236,7 @@ def test_sign_in_create_upload_ask_and_open_the_cited_passage(page: sync_api.Pag
     expect(answer.locator(".answer-text")).to_contain_text("25", timeout=180_000)  # streamed text
     expect(page.locator("#chat-send")).to_be_enabled(timeout=120_000)
     expect(answer.locator(".msg-error")).to_be_hidden()
+    expect(answer.locator(".msg-model")).to_have_text("Written by qwen2.5-coder-0.5b-instruct-q4_k_m")  # the real one
     cite = answer.locator("button.cite").first
     expect(cite).to_have_attribute("aria-label", re.compile(r"^Source \d+: handbook\.md"))
     cite.click()
@@ -551,6 +552,141 @@ def test_retrieval_settings_go_with_the_question_and_are_remembered(page: sync_a
     assert page.evaluate("localStorage.getItem('sovrag.retrieval')") is None
     _ask(page, "Defaults again?")
     assert sent[-1]["sovrag"] == {"raw": True}
+
+
+SECOND_LLM = "qwen2.5-coder-1.5b-instruct-q4_k_m"
+
+
+def _llm_ids(listed: dict) -> list[str]:
+    return [m["id"] for m in listed["data"] if m["kind"] == "llm"]
+
+
+def _with_second_llm(route: sync_api.Route) -> None:
+    """The server's own /v1/models with a second LLM after its default: a server offering two."""
+    listed = route.fetch().json()
+    at = max(i for i, m in enumerate(listed["data"]) if m["kind"] == "llm") + 1
+    listed["data"].insert(at, {"id": SECOND_LLM, "object": "model", "created": 0, "owned_by": "sovrag", "kind": "llm"})
+    route.fulfill(json=listed)
+
+
+def _answering_as(sent: list[dict], default: str) -> Callable[[sync_api.Route], None]:
+    """A chat route that records what was posted and answers in the name of the LLM asked for."""
+    def answer(route: sync_api.Route) -> None:
+        body = route.request.post_data_json
+        sent.append(body)
+        made_up = _cited_answer("Fine.", [("Fine.", True, [])], [])
+        made_up["model"] = "llamacpp:" + body["sovrag"].get("llm", default)
+        _sse_answer(route, made_up)
+    return answer
+
+
+def test_one_llm_offers_no_model_choice_and_each_answer_names_its_model(page: sync_api.Page, live: Live) -> None:
+    with page.expect_response("**/v1/models") as models:
+        sign_in(page, live.a_key)
+    llms = _llm_ids(models.value.json())
+    assert len(llms) == 1, llms  # the fixture's server offers one LLM
+    page.get_by_label("Collection", exact=True).select_option("benchmarks")
+    expect(page.locator("#chat-llm-pick")).to_be_hidden()
+    expect(page.get_by_label("Model", exact=True)).to_be_hidden()
+    sent: list[dict] = []
+    page.route("**/v1/chat/completions", _answering_as(sent, llms[0]))
+    msg = _ask(page, "Which model answers?")
+    assert sent[-1]["sovrag"] == {"raw": True}  # no llm
+    footer = msg.locator(".msg-model")
+    expect(footer).to_have_text(f"Written by {llms[0]}")
+    expect(footer.locator(".model-name")).to_have_attribute("title", f"llamacpp:{llms[0]}")
+    assert page.evaluate(CONTRAST, ".msg-model") >= 4.5
+    # a stored answer keeps its model's name
+    page.reload()
+    expect(page.locator(".msg.assistant").last.locator(".msg-model")).to_have_text(f"Written by {llms[0]}")
+    assert not [k for k in page.evaluate("Object.keys(localStorage)") if k.startswith("sovrag.llm.")]
+
+
+def test_several_llms_offer_a_model_choice_that_is_sent_and_remembered(page: sync_api.Page, live: Live) -> None:
+    page.route("**/v1/models", _with_second_llm)
+    with page.expect_response("**/v1/models") as models:
+        sign_in(page, live.a_key)
+    default, second = _llm_ids(models.value.json())
+    assert second == SECOND_LLM
+    page.get_by_label("Collection", exact=True).select_option("benchmarks")
+    picker = page.get_by_label("Model", exact=True)
+    expect(picker).to_be_visible()
+    expect(picker.locator("option")).to_have_text([f"{default} (default)", second])
+    expect(picker).to_have_value(default)
+    sent: list[dict] = []
+    page.route("**/v1/chat/completions", _answering_as(sent, default))
+    msg = _ask(page, "The default?")
+    assert sent[-1]["sovrag"] == {"raw": True}
+    expect(msg.locator(".msg-model")).to_have_text(f"Written by {default}")
+
+    picker.select_option(second)
+    msg = _ask(page, "The other one?")
+    assert sent[-1]["sovrag"] == {"raw": True, "llm": second}
+    expect(msg.locator(".msg-model")).to_have_text(f"Written by {second}")
+    shot(page, "17-model-choice")
+    stored = page.evaluate("Object.fromEntries(Object.entries(localStorage)"
+                           ".filter(([k]) => k.startsWith('sovrag.llm.')))")
+    assert list(stored.values()) == [second], stored
+    (llm_key,) = stored
+
+    # remembered across a reload, and sent along with the retrieval settings
+    page.reload()
+    expect(page.locator("#tenant-name")).to_be_visible()
+    expect(picker).to_have_value(second)
+    page.locator("#chat-settings summary").click()
+    page.get_by_label("Passages to retrieve").fill("5")
+    _ask(page, "Still the other one?")
+    assert sent[-1]["sovrag"] == {"raw": True, "top_k": 5, "llm": second}
+    expect(page.locator(".msg.assistant .msg-model")).to_have_text(
+        [f"Written by {m}" for m in (default, second, second)])
+    page.get_by_role("button", name="Reset").click()
+
+    # narrow screen: the picker fits
+    page.set_viewport_size({"width": 360, "height": 780})
+    expect(picker).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    box = picker.bounding_box()
+    assert box and box["x"] >= 0 and box["x"] + box["width"] <= 360, box
+    shot(page, "18-model-choice-narrow")
+    page.set_viewport_size({"width": 1280, "height": 860})
+
+    # the default again: nothing sent, nothing remembered
+    picker.select_option(default)
+    _ask(page, "Back to the default?")
+    assert sent[-1]["sovrag"] == {"raw": True}
+    assert page.evaluate("k => localStorage.getItem(k)", llm_key) is None
+
+    # a remembered model the server no longer lists: the default, and forgotten
+    page.evaluate("k => localStorage.setItem(k, 'retired-model')", llm_key)
+    page.reload()
+    expect(page.locator("#tenant-name")).to_be_visible()
+    expect(picker).to_have_value(default)
+    assert page.evaluate("k => localStorage.getItem(k)", llm_key) is None
+
+    # the picked model is gone by the time the question is asked: said, and the list is fetched again
+    picker.select_option(second)
+    page.unroute("**/v1/models")
+    gone = {"error": {"message": f"llm {second!r}: not offered by this server", "type": "invalid_request_error",
+                      "param": "sovrag.llm", "code": "model_not_found"}}
+    page.unroute("**/v1/chat/completions")
+    page.route("**/v1/chat/completions",
+               lambda route: route.fulfill(status=404, content_type="application/json", body=json.dumps(gone)))
+    msg = _ask(page, "And now?")
+    expect(msg.locator(".msg-error")).to_have_text(
+        f'The model "{second}" is not offered by the server any more. Pick a model and ask again.')
+    expect(page.locator("#chat-llm-pick")).to_be_hidden()  # one LLM left: no choice
+    assert page.evaluate("k => localStorage.getItem(k)", llm_key) is None
+
+    # the choice belongs to the tenant: another one on this browser gets the default
+    page.route("**/v1/models", _with_second_llm)
+    page.reload()
+    picker.select_option(second)
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.locator("#chat-llm-pick")).to_be_hidden()
+    page.get_by_label("API key").fill(live.b_key)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#tenant-name")).to_have_text("Tenant: globex")
+    expect(picker).to_have_value(default)
 
 
 def test_feedback_is_sent_kept_and_its_errors_shown_beside_the_buttons(page: sync_api.Page, live: Live) -> None:
