@@ -115,3 +115,13 @@ def test_version_full_model_names_and_an_unreachable_store_in_one_line() -> None
     assert down.returncode == 1 and "Traceback" not in down.stderr
     assert "Qdrant at http://127.0.0.1:9: unreachable" in " ".join(down.stderr.split())
     assert len(down.stderr.strip().splitlines()) <= 3
+
+
+def test_chat_on_an_empty_collection_says_so_for_every_question(run, settings, tmp_path: Path):
+    (tmp_path / "empty").mkdir()
+    assert run("ingest", str(tmp_path / "empty"), "--collection", "e").exit_code == 0
+    r = CliRunner().invoke(app, ["--data-dir", str(settings.data_dir), "chat", "-c", "e"],
+                           input="hello?\nagain?\n/exit\n", catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    assert r.output.count("collection 'e': is empty") == 2  # the second question is not a lock error
+    assert "WouldBlock" not in r.output and "shard" not in r.output

@@ -58,6 +58,16 @@ def test_langchain_retriever_sees_its_tenants_collections_only(live: Live) -> No
         lc_retrievers.SovragRetriever(collection="docs", url=live.base, api_key="sk-sovrag-wrong").invoke("x")
 
 
+def test_a_server_client_serves_several_event_loops_and_names_stay_names(live: Live) -> None:
+    client = connect(live.base, api_key=live.a_key)
+    first = asyncio.run(client.asearch("docs", QUESTION, top_k=1))
+    again = asyncio.run(client.asearch("docs", QUESTION, top_k=1))  # a second asyncio.run: a new loop
+    assert first == again and first[0].source == "handbook.md"
+    with pytest.raises(SovragError, match=r"collection '\.\./\.\./admin/tenants'.*HTTP 404"):
+        client.search("../../admin/tenants", "x")  # one path segment, never another route
+    client.close()
+
+
 def test_a_server_client_needs_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SOVRAG_API_KEY", raising=False)
     with pytest.raises(SovragError, match="no API key"):

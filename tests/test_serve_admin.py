@@ -68,6 +68,9 @@ def test_a_key_stops_working_when_it_expires(client: TestClient) -> None:
     both = client.post(f"/admin/tenants/{tid}/keys", json={"expires_at": time.time() + 60, "expires_in_days": 1},
                        headers=AS_ADMIN)
     assert "give one of them" in _error(both, 400, "invalid_request")
+    never = client.post(f"/admin/tenants/{tid}/keys", content=b'{"expires_at": NaN}',
+                        headers={**AS_ADMIN, "Content-Type": "application/json"})
+    assert never.status_code == 400 and "expires_at" in never.text  # not a key that silently never expires
     unknown = client.post(f"/admin/tenants/{tid}/keys", json={"expiry": 5}, headers=AS_ADMIN)
     assert unknown.status_code == 400 and "expiry" in unknown.text
 

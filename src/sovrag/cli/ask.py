@@ -160,12 +160,13 @@ class _Asker:
             r, s = self.request, self.s
             options = AnswerOptions(top_k=r["top_k"], mode=r["mode"], filters=r["filters"], compress=r["compress"],
                                     max_tokens=r["max_tokens"], verify=s.verify, unsupported=s.unsupported)
-            self.col = open_collection(s, store_collection(s, r["collection"], r["tenant"]))
-            if self.col.store.count() == 0:
+            col = self.col or open_collection(s, store_collection(s, r["collection"], r["tenant"]))
+            self.col = col  # kept open (and closed on exit) even when what follows fails: a next question reuses it
+            if col.store.count() == 0:
                 raise SovragError(f"collection {r['collection']!r}: is empty; ingest documents into it first")
             with err.status("loading the model…", spinner="dots"):
                 model = create_llm(s, self.llm_spec)
-            self.pipeline = AnswerPipeline(self.col, model, options)
+            self.pipeline = AnswerPipeline(col, model, options)
         return self.pipeline
 
     def ask(self, question: str, history: list[tuple[str, str]] | None = None) -> Iterator[str | Answer]:

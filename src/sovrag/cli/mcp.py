@@ -41,11 +41,14 @@ def mcp(
         fail(e)
         return
     if transport == "http":
-        who = f"each client's own key passed on to {url}" if per_client else repr(client)
+        who = (f"each client's own key passed on to {url}" if per_client else
+               f"{client!r} with one fixed key (--api-key / SOVRAG_API_KEY) for every client" if url else
+               f"{client!r}: no authentication, anyone who reaches this address uses these collections")
         err.print(f"sovrag MCP server on http://{host}:{port}{path} ({who})", highlight=False)
     try:
         run(client, transport, host=host, port=port, path=path,  # type: ignore[arg-type]
-            for_key=(lambda key: connect(url, api_key=key)) if per_client else None)
+            for_key=(lambda key, addr: connect(url, api_key=key, headers={"X-Forwarded-For": addr}))
+            if per_client else None)
     except KeyboardInterrupt:
         pass
     finally:

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
+from urllib.parse import quote
 
 import httpx
 
@@ -60,7 +61,7 @@ class Passage:
 
 
 _CORE = {"text", "source", "title", "page", "headings", "doc_id", "document_id", "chunk_index", "id", "rank",
-         "score", "version", "chunk_count"}
+         "score", "version", "chunk_count", "chunk_id", "collection"}
 
 
 class Client(Protocol):
@@ -84,14 +85,15 @@ class Client(Protocol):
 
 
 def connect(url: str | None = None, *, api_key: str | None = None, data_dir: str | Path | None = None,
-            settings: Settings | None = None, timeout: float = 300.0) -> Client:
+            settings: Settings | None = None, timeout: float = 300.0,
+            headers: Mapping[str, str] | None = None) -> Client:
     """A client for a sovrag server at `url` (its tenant key from `api_key` or $SOVRAG_API_KEY), or, without a
     URL, for the data directory here (`data_dir`, else the configured one: $SOVRAG_DATA_DIR, config file)."""
     if url:
         key = api_key or os.environ.get("SOVRAG_API_KEY")
         if not key:
             raise SovragError(f"sovrag server {url}: no API key; pass api_key= or set SOVRAG_API_KEY")
-        return HTTPClient(url, key, timeout=timeout)
+        return HTTPClient(url, key, timeout=timeout, headers=headers)
     if api_key:
         raise SovragError("api_key: only used with a server URL; a data directory here needs none")
     s = settings or load_settings()
@@ -131,6 +133,11 @@ def _options(top_k: int | None, mode: str | None, filters: Mapping[str, Any] | N
                               ("filters", _filters(filters))) if v is not None}
 
 
+def _seg(name: str) -> str:
+    """A collection name as one URL path segment ("../x" stays a name, never a different route)."""
+    return quote(name, safe="")
+
+
 def _filters(filters: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if not filters:
         return None
@@ -140,13 +147,15 @@ def _filters(filters: Mapping[str, Any] | None) -> dict[str, Any] | None:
 class HTTPClient:
     """A tenant's collections on a running `sovrag serve` (sync and async httpx clients, made on first use)."""
 
-    def __init__(self, url: str, api_key: str, timeout: float = 300.0) -> None:
+    def __init__(self, url: str, api_key: str, timeout: float = 300.0,
+                 headers: Mapping[str, str] | None = None) -> None:
         base = url.rstrip("/")
         self.base = base[: -len("/v1")] if base.endswith("/v1") else base
-        self._headers = {"Authorization": f"Bearer {api_key}"}
+        self._headers = {**(headers or {}), "Authorization": f"Bearer {api_key}"}
         self._timeout = httpx.Timeout(timeout, connect=10.0)
         self._sync: httpx.Client | None = None
         self._async: httpx.AsyncClient | None = None
+        self._async_loop: asyncio.AbstractEventLoop | None = None
 
     def __repr__(self) -> str:
         return f"HTTPClient({self.base!r})"
@@ -159,8 +168,12 @@ class HTTPClient:
 
     @property
     def ahttp(self) -> httpx.AsyncClient:
-        if self._async is None:
+        """The async client of the running event loop (a client's pool belongs to the loop that made it: a
+        script calling asyncio.run twice gets a fresh one the second time)."""
+        loop = asyncio.get_running_loop()
+        if self._async is None or self._async_loop is not loop:
             self._async = httpx.AsyncClient(base_url=self.base, headers=self._headers, timeout=self._timeout)
+            self._async_loop = loop
         return self._async
 
     def _send(self, what: str, method: str, path: str, **kw: Any) -> Any:
@@ -190,13 +203,14 @@ class HTTPClient:
 
     def search(self, collection: str, query: str, *, top_k: int = 5, mode: Mode = "hybrid",
                filters: Mapping[str, FilterValue] | None = None) -> list[Passage]:
-        out = self._send(f"collection {collection!r}", "POST", f"/v1/collections/{collection}/search",
+        out = self._send(f"collection {collection!r}", "POST", f"/v1/collections/{_seg(collection)}/search",
                          json=self._search_body(query, top_k, mode, filters))
         return [_passage(d, collection) for d in out["data"]]
 
     async def asearch(self, collection: str, query: str, *, top_k: int = 5, mode: Mode = "hybrid",
                       filters: Mapping[str, FilterValue] | None = None) -> list[Passage]:
-        out = await self._asend(f"collection {collection!r}", "POST", f"/v1/collections/{collection}/search",
+        out = await self._asend(f"collection {collection!r}", "POST",
+                                f"/v1/collections/{_seg(collection)}/search",
                                 json=self._search_body(query, top_k, mode, filters))
         return [_passage(d, collection) for d in out["data"]]
 
@@ -221,14 +235,8 @@ class HTTPClient:
         if self._sync is not None:
             self._sync.close()
             self._sync = None
-        if self._async is not None:  # an AsyncClient bound to a finished loop: drop its pool without awaiting
-            client, self._async = self._async, None
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                asyncio.run(client.aclose())
-            else:
-                loop.create_task(client.aclose())
+        self._async = None  # its connections belong to its event loop, which closes them with itself
+        self._async_loop = None
 
     async def aclose(self) -> None:
         if self._async is not None:
@@ -248,14 +256,25 @@ class LocalClient:
         self._lock = threading.Lock()  # one caller at a time on the embedded store and the LLM
         self._open: dict[str, Any] = {}
         self._llm: Any = None
+        self._server: Any = None
+        self._server_key: tuple[str, Any] | None = None
 
     def __repr__(self) -> str:
         return f"LocalClient({str(self.settings.data_dir)!r})"
 
     def _owner(self) -> Any:
-        from sovrag.serve.localclient import owner
+        """The client of the server that owns the data directory (kept while that server runs), or None."""
+        from sovrag.serve.localclient import ServerClient
+        from sovrag.serve.owner import running_server
 
-        return owner(self.settings)
+        info = running_server(self.settings.data_dir)
+        key = None if info is None else (str(info.get("socket")), info.get("pid"))
+        if key != self._server_key:
+            if self._server is not None:
+                self._server._http.close()
+            self._server = None if key is None else ServerClient(*key)
+            self._server_key = key
+        return self._server
 
     def _collection(self, name: str) -> Any:
         from sovrag.collection import open_collection
@@ -300,11 +319,9 @@ class LocalClient:
         opts = _options(top_k, mode, filters)
         server = self._owner()
         if server is not None:
-            if history:
-                raise SovragError("history: a data directory's server answers one question at a time over its "
-                                  "socket; use its HTTP API (connect(url, api_key=...)) for conversations")
             answer: Answer | None = None
-            for item in server.ask({"collection": collection, "question": question, **opts}):
+            turns = [{"role": t.role, "text": t.text} for t in history]
+            for item in server.ask({"collection": collection, "question": question, "history": turns, **opts}):
                 if "answer" in item:
                     answer = Answer.from_dict(item["answer"])
             if answer is None:

@@ -27,35 +27,53 @@ INSTRUCTIONS = (
 )
 
 
-def build(client: Client | None, name: str = "sovrag", for_key: Callable[[str], Client] | None = None) -> MCPServer:
-    """The MCP server over `client`, or (client None) over `for_key(<the caller's bearer key>)` per request."""
+def build(client: Client | None, name: str = "sovrag",
+          for_key: Callable[[str, str], Client] | None = None) -> MCPServer:
+    """The MCP server over `client`, or (client None) over `for_key(<the caller's bearer key>, <its address>)`."""
     if (client is None) == (for_key is None):
         raise ValueError("build: give a client or for_key")
     server = MCPServer(name, version=__version__, instructions=INSTRUCTIONS)
     clients: dict[str, Client] = {}
 
-    def reach(ctx: Context) -> Client:
-        if client is not None:
-            return client
+    def slot(ctx: Context) -> tuple[str, str, str]:
+        """(cache slot, key, address) of the caller's bearer key."""
         request = ctx.request_context.request
         header = request.headers.get("authorization", "") if request is not None else ""
         scheme, _, key = header.partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             raise ToolError("this MCP server passes each client's sovrag key on: send 'Authorization: Bearer "
                             "<tenant key>'")
-        key = key.strip()
-        if key not in clients:
-            if len(clients) > 256:  # bounded, whatever the number of keys tried
+        # The caller's address goes along (X-Forwarded-For, which sovrag's uvicorn trusts from loopback), so the
+        # server throttles failed sign-ins per MCP client, not for everyone behind this one relay.
+        addr = request.client.host if request is not None and request.client else "unknown"
+        return f"{addr} {key.strip()}", key.strip(), addr
+
+    def reach(ctx: Context) -> Client:
+        if client is not None:
+            return client
+        name, key, addr = slot(ctx)
+        if name not in clients:
+            if len(clients) >= 256:  # bounded, whatever the number of keys tried
+                for old in clients.values():
+                    old.close()
                 clients.clear()
-            clients[key] = for_key(key)  # type: ignore[misc]
-        return clients[key]
+            clients[name] = for_key(key, addr)  # type: ignore[misc]
+        return clients[name]
+
+    def failed(ctx: Context, e: SovragError) -> ToolError:
+        """The tool's error; a relayed key the server refused is not kept."""
+        if client is None and "(HTTP 401)" in str(e):
+            gone = clients.pop(slot(ctx)[0], None)
+            if gone is not None:
+                gone.close()
+        return ToolError(str(e))
 
     @server.tool(description="The document collections that can be searched and asked.")
     async def list_collections(ctx: Context) -> dict[str, Any]:
         try:
             return {"collections": await _collections(reach(ctx))}
         except SovragError as e:
-            raise ToolError(str(e)) from e
+            raise failed(ctx, e) from e
 
     @server.tool(description="Search a collection (hybrid BM25 + dense by default): the best passages with their "
                  "source file, page, headings and score.")
@@ -66,7 +84,7 @@ def build(client: Client | None, name: str = "sovrag", for_key: Callable[[str], 
         try:
             hits = await reach(ctx).asearch(collection, query, top_k=top_k, mode=mode)
         except SovragError as e:
-            raise ToolError(str(e)) from e
+            raise failed(ctx, e) from e
         return {"collection": collection, "query": query,
                 "passages": [{"text": p.text, **p.describe()} for p in hits]}
 
@@ -79,7 +97,7 @@ def build(client: Client | None, name: str = "sovrag", for_key: Callable[[str], 
         try:
             answer = await reach(ctx).aask(collection, question, top_k=top_k)
         except SovragError as e:
-            raise ToolError(str(e)) from e
+            raise failed(ctx, e) from e
         return answer_view(answer)
 
     return server
@@ -92,7 +110,7 @@ async def _collections(client: Client) -> list[str]:
 
 
 def run(client: Client | None, transport: Literal["stdio", "http"] = "stdio", host: str = "127.0.0.1",
-        port: int = 8765, path: str = "/mcp", for_key: Callable[[str], Client] | None = None) -> None:
+        port: int = 8765, path: str = "/mcp", for_key: Callable[[str, str], Client] | None = None) -> None:
     server = build(client, for_key=for_key)
     if transport == "stdio":
         server.run("stdio")

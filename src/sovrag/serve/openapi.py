@@ -50,8 +50,10 @@ def _errors_for(method: str, path: str) -> list[int]:
         codes += [404, 413, 503]
     if path.endswith("/documents") and method == "post":
         codes += [404, 409, 413, 415]
-    if method == "delete":
+    if method == "delete" or (method == "post" and path in ("/v1/collections", "/admin/tenants")):
         codes.append(409)
+    if path.startswith("/v1/feedback"):
+        codes.append(404)
     if path == "/readyz":
         codes.append(503)
     return sorted(set(codes))

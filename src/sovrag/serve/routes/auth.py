@@ -115,7 +115,7 @@ class KeyIn(BaseModel):
     name: StrictStr = Field(default="", max_length=128)
     rate_limit_rpm: StrictInt | None = Field(default=None, ge=1, le=1_000_000)
     #: When the key stops working: unix seconds, or a number of days from now (not both). Default: never.
-    expires_at: StrictFloat | StrictInt | None = None
+    expires_at: StrictFloat | StrictInt | None = Field(default=None, allow_inf_nan=False, gt=0, lt=1e11)
     expires_in_days: StrictFloat | StrictInt | None = Field(default=None, gt=0, le=36_500)
 
     def expires(self) -> float | None:
@@ -170,10 +170,13 @@ def delete_tenant(tenant_id: int, ctx: Annotated[ServerContext, Depends(get_ctx)
     if busy:
         raise APIError(409, f"tenant {tenant_id}: ingestion jobs are queued or running on {busy}; delete it when "
                        "they are done", code="tenant_busy")
-    for name in names:
-        ctx.collections.drop(tenant_id, name)
+    ctx.keys.revoke_all(tenant_id)  # first: nothing new can be created while its collections go
+    for name in ctx.collections.names(tenant_id):
+        ctx.collections.drop(tenant_id, name)  # a collection still in use after 30 s: 409, retry the delete
         ctx.files.delete_collection(tenant_id, name)
+        ctx.feedback.delete_collection(tenant_id, name)
     ctx.feedback.delete_tenant(tenant_id)
+    ctx.jobs.forget_tenant(tenant_id)
     ctx.keys.delete_tenant(tenant_id)
     return {"object": "tenant.deleted", "id": tenant_id, "name": tenant["name"], "deleted": True,
             "collections": names}

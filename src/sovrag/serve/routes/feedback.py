@@ -23,18 +23,18 @@ class CitedSource(BaseModel):
     model_config = ConfigDict(extra="forbid")
     number: StrictInt = Field(ge=1)
     source: StrictStr = Field(max_length=1000)
-    text: StrictStr = Field(default="", max_length=20_000)
+    text: StrictStr = Field(default="", max_length=8000)
 
 
 class FeedbackIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     collection: StrictStr = Field(min_length=1, max_length=64)
     question: StrictStr = Field(min_length=1, max_length=20_000)
-    answer: StrictStr = Field(max_length=50_000)
+    answer: StrictStr = Field(max_length=20_000)
     rating: Rating
     comment: StrictStr = Field(default="", max_length=2000)
     #: the answer's cited sources (what a liked answer's reference contexts become)
-    sources: list[CitedSource] = Field(default=[], max_length=50)
+    sources: list[CitedSource] = Field(default=[], max_length=20)
     #: the chat completion's id, to tie the rating to the request's logs
     answer_id: StrictStr = Field(default="", max_length=100)
 

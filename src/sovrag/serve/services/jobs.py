@@ -75,6 +75,10 @@ class JobRunner:
             raise APIError(404, f"job {job_id!r}: not found", code="job_not_found")
         return view(row)
 
+    def forget_tenant(self, tenant_id: int) -> None:
+        """A deleted tenant's finished jobs (the caller checked that none is queued or running)."""
+        self.db.run("DELETE FROM jobs WHERE tenant_id = ?", (tenant_id,))
+
     def active(self, tenant_id: int, collection: str) -> bool:
         return self.db.one("SELECT id FROM jobs WHERE tenant_id = ? AND collection = ? AND state IN (?, ?)",
                            (tenant_id, collection, *ACTIVE)) is not None

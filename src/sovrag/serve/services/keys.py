@@ -81,6 +81,9 @@ class KeyStore:
                           "expired" if r["expires"] is not None and r["expires"] <= t else "active")
         return rows
 
+    def revoke_all(self, tenant_id: int) -> None:
+        self.db.run("UPDATE api_keys SET revoked = ? WHERE tenant_id = ? AND revoked IS NULL", (now(), tenant_id))
+
     def delete_tenant(self, tenant_id: int) -> None:
         """The tenant's keys and record (its collections, files and jobs are the caller's to remove first)."""
         self.tenant(tenant_id)
