@@ -55,10 +55,12 @@ def test_several_llms_are_listed_with_their_kind_and_checked(client: TestClient)
     r = client.post("/v1/chat/completions", headers=me, json={"model": SMALL, "messages": QUESTION,
                                                               "sovrag": {"llm": LARGE}})
     assert r.status_code == 400 and "different LLMs" in r.json()["error"]["message"]
-    with pytest.raises(ConfigError, match="listed twice"):
-        with TestClient(create_app(Settings(data_dir=Path(client.app.state.ctx.settings.data_dir)),  # type: ignore[attr-defined]
-                                   options=ServerOptions(admin_key=ADMIN, llms=f"fast, llamacpp:{SMALL}"))):
-            pass
+    data = Path(client.app.state.ctx.settings.data_dir)  # type: ignore[attr-defined]
+    for bad, message in ((f"fast, llamacpp:{SMALL}", "listed twice"), ("llamacpp:no-such-model", "no-such-model"),
+                         ("ollama:llama3", "expected llamacpp")):
+        with pytest.raises(ConfigError, match=message):  # at start, not when a client first picks it
+            with TestClient(create_app(Settings(data_dir=data), options=ServerOptions(admin_key=ADMIN, llms=bad))):
+                pass
 
 
 @pytest.mark.model

@@ -100,6 +100,29 @@ def test_the_shared_llm_refuses_callers_past_its_queue() -> None:
     assert shared.waiting == 0 and llm.most == 1
 
 
+def test_models_sharing_the_cores_take_turns_and_share_one_queue() -> None:
+    from sovrag.generate.shared import Turns
+
+    turns, small, large = Turns(), FakeLLM(), FakeLLM()
+    a = SharedLLM(small, queue_max=1, turns=turns)  # type: ignore[arg-type]
+    b = SharedLLM(large, queue_max=1, turns=turns)  # type: ignore[arg-type]
+    msgs = [Message("user", "count")]
+    busy = a.stream(msgs, GenerationParams(max_tokens=100))
+    next(busy)  # the small model generates
+    waiter = threading.Thread(target=lambda: b.chat(msgs))  # the large one waits for its turn
+    waiter.start()
+    for _ in range(100):
+        if b.waiting == 1:
+            break
+        time.sleep(0.01)
+    assert a.waiting == b.waiting == 1 and large.most == 0  # one queue; the large model has not started
+    with pytest.raises(LLMBusy, match="queue is full"):
+        a.chat(msgs)  # the queue is full for either model
+    busy.close()
+    waiter.join(10)
+    assert large.most == 1 and a.waiting == b.waiting == 0
+
+
 def test_sse_response_closes_its_generator_when_the_client_goes_away_mid_send() -> None:
     closed = threading.Event()
 

@@ -22,24 +22,38 @@ class LLMBusy(GenerationError):
     """More callers are waiting for the model than the queue allows."""
 
 
+class Turns:
+    """One line for several models on the same cores: one generation at a time, one count of who waits."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.count_lock = threading.Lock()
+        self.waiting = 0
+
+
 class SharedLLM:
     def __init__(self, llm: LLM | None = None, factory: Callable[[], LLM] | None = None, queue_max: int = 0,
                  on_depth: Callable[[int], None] = lambda n: None,
                  on_tokens: Callable[[int, int], None] = lambda p, c: None,
-                 lock: threading.Lock | None = None) -> None:
+                 turns: Turns | None = None) -> None:
         """`llm`, or a `factory` that loads it on first use; `queue_max` = 0: no limit on waiting callers;
-        `lock`: one generation lock shared with other models on the same cores (one generation at a time)."""
+        `turns`: shared with other models on the same cores (one generation at a time, one queue for all)."""
         if (llm is None) == (factory is None):
             raise ValueError("SharedLLM: give an llm or a factory, not both")
         self._llm = llm
         self._factory = factory
         self._load_lock = threading.Lock()
-        self._lock = lock or threading.Lock()
-        self._count_lock = threading.Lock()
+        self._turns = turns or Turns()
+        self._lock = self._turns.lock
+        self._count_lock = self._turns.count_lock
         self.queue_max = queue_max
-        self.waiting = 0
         self._on_depth = on_depth
         self._on_tokens = on_tokens
+
+    @property
+    def waiting(self) -> int:
+        """Callers waiting for a generation (on every model sharing these turns)."""
+        return self._turns.waiting
 
     # ------------------------------------------------------------------ the model
     @property
@@ -72,16 +86,16 @@ class SharedLLM:
         """Wait for the model; `LLMBusy` when `queue_max` callers are already waiting."""
         llm = self.model()
         with self._count_lock:
-            if self.queue_max and self.waiting >= self.queue_max:
-                raise LLMBusy(f"the LLM queue is full ({self.waiting} requests waiting); retry shortly")
-            self.waiting += 1
-            self._on_depth(self.waiting)
+            if self.queue_max and self._turns.waiting >= self.queue_max:
+                raise LLMBusy(f"the LLM queue is full ({self._turns.waiting} requests waiting); retry shortly")
+            self._turns.waiting += 1
+            self._on_depth(self._turns.waiting)
         try:
             self._lock.acquire()
         finally:
             with self._count_lock:
-                self.waiting -= 1
-                self._on_depth(self.waiting)
+                self._turns.waiting -= 1
+                self._on_depth(self._turns.waiting)
         try:
             yield llm
         finally:

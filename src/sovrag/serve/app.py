@@ -8,7 +8,6 @@ Shutdown stops accepting jobs, gives the running one a grace period, then closes
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -21,9 +20,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sovrag import __version__
 from sovrag.config import Settings
 from sovrag.embed import create_embedder
-from sovrag.errors import ConfigError
+from sovrag.errors import ConfigError, SovragError
 from sovrag.generate import LLM, create_llm
-from sovrag.generate.shared import SharedLLM
+from sovrag.generate.shared import SharedLLM, Turns
+from sovrag.models import get_spec
 from sovrag.serve.context import ServerContext, get_ctx
 from sovrag.serve.db import Database
 from sovrag.serve.errors import install_error_handlers
@@ -44,24 +44,36 @@ log = logging.getLogger("sovrag.serve")
 def _llms(settings: Settings, llm: LLM | None, opts: ServerOptions,
           metrics: Metrics) -> tuple[dict[str, SharedLLM], dict[str, list[str]]]:
     """The default LLM (`llm`, else the `llm` setting) and the `llms` option's, each loaded on first use, by the
-    name /v1/models lists; one generation lock for all of them (they share the cores)."""
-    lock = threading.Lock()
+    name /v1/models lists; they take turns (one generation at a time, one queue: they share the cores). A
+    bundled model's name is checked now, not when a client first picks it."""
+    turns = Turns()
     llms: dict[str, SharedLLM] = {}
     aliases: dict[str, list[str]] = {}
 
-    def depth(_: int) -> None:
-        metrics.llm_queue.set(sum(s.waiting for s in llms.values()))
-
     for i, spec in enumerate([settings.llm, *opts.extra_llms()]):
         name, *others = spec_names(spec)
+        if i > 0:
+            _check_llm_spec(others[0])
         if name in llms:
             raise ConfigError(f"setting llms: {spec!r} is {name}, listed twice")
         instance = llm if i == 0 else None
         factory = None if instance is not None else (lambda spec=spec: create_llm(settings, spec))
-        llms[name] = SharedLLM(instance, factory, queue_max=opts.llm_queue_max, on_depth=depth,
-                               on_tokens=metrics.add_tokens, lock=lock)
+        llms[name] = SharedLLM(instance, factory, queue_max=opts.llm_queue_max, on_depth=metrics.llm_queue.set,
+                               on_tokens=metrics.add_tokens, turns=turns)
         aliases[name] = others
     return llms, aliases
+
+
+def _check_llm_spec(spec: str) -> None:
+    """A `llamacpp:` spec names a bundled model or a .gguf file; anything else is checked on first use."""
+    scheme, _, rest = spec.partition(":")
+    if scheme == "llamacpp" and rest and not (rest.endswith(".gguf") or "/" in rest):
+        try:
+            get_spec(rest)
+        except SovragError as e:
+            raise ConfigError(f"setting llms: {spec!r}: {e}") from e
+    elif scheme not in ("llamacpp", "openai", "openai+http", "openai+https"):
+        raise ConfigError(f"setting llms: {spec!r}: expected llamacpp:NAME|PATH.gguf, openai://..., or a profile")
 
 
 def create_app(settings: Settings, llm: LLM | None = None, options: ServerOptions | None = None) -> FastAPI:
