@@ -3,6 +3,8 @@ plain chat and by `sovrag.llm` for a RAG answer, taking turns on the cores."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,18 +67,32 @@ def test_several_llms_are_listed_with_their_kind_and_checked(client: TestClient)
 
 @pytest.mark.model
 @pytest.mark.slow
-def test_a_rag_answer_and_a_plain_chat_from_the_chosen_llm(client: TestClient) -> None:
-    me = _tenant(client)
-    default = client.post("/v1/chat/completions", headers=me, json={"model": "rag:handbook", "messages": QUESTION})
-    assert default.status_code == 200, default.text
-    assert default.json()["sovrag"]["model"] == f"llamacpp:{SMALL}"
-    large = client.post("/v1/chat/completions", headers=me, json={"model": "rag:handbook", "messages": QUESTION,
-                                                                  "sovrag": {"llm": LARGE}})
-    assert large.status_code == 200, large.text
-    assert large.json()["sovrag"]["model"] == f"llamacpp:{LARGE}" and "25" in large.json()["choices"][0][
-        "message"]["content"]
-    by_profile = client.post("/v1/chat/completions", headers=me, json={
-        "model": "quality", "max_tokens": 4, "messages": [{"role": "user", "content": "Say hi."}]})
-    assert by_profile.status_code == 200 and by_profile.json()["choices"][0]["message"]["content"]
-    ready = client.get("/readyz").json()
-    assert ready["llm_queue_depth"] == 0
+def test_a_rag_answer_and_a_plain_chat_from_the_chosen_llm(tmp_path: Path) -> None:
+    # the second LLM is the bundled 0.5B file under another name (CI has only that model; the choice is what is
+    # tested): a .gguf path is an LLM spec of its own, listed by its file name
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "models").symlink_to(MODELS_DIR, target_is_directory=True)
+    second = tmp_path / "second-llm.gguf"  # its own file (a symlink would resolve to the already loaded model)
+    try:
+        os.link(MODELS_DIR / SMALL / "model.gguf", second)
+    except OSError:  # another file system: a copy
+        shutil.copyfile(MODELS_DIR / SMALL / "model.gguf", second)
+    opts = ServerOptions(admin_key=ADMIN, llms=f"llamacpp:{second}", default_max_tokens=48)
+    with TestClient(create_app(Settings(data_dir=data, llm_context=2048, llm_threads=1), options=opts)) as client:
+        me = _tenant(client)
+        listed = [m["id"] for m in client.get("/v1/models", headers=me).json()["data"] if m["kind"] == "llm"]
+        assert listed == [SMALL, "second-llm"]
+        default = client.post("/v1/chat/completions", headers=me, json={"model": "rag:handbook",
+                                                                        "messages": QUESTION})
+        assert default.status_code == 200, default.text
+        assert default.json()["sovrag"]["model"] == f"llamacpp:{SMALL}"
+        chosen = client.post("/v1/chat/completions", headers=me, json={"model": "rag:handbook", "messages": QUESTION,
+                                                                       "sovrag": {"llm": "second-llm"}})
+        assert chosen.status_code == 200, chosen.text
+        assert chosen.json()["sovrag"]["model"] == "llamacpp:second-llm.gguf"
+        assert "25" in chosen.json()["choices"][0]["message"]["content"]
+        plain = client.post("/v1/chat/completions", headers=me, json={
+            "model": "second-llm", "max_tokens": 4, "messages": [{"role": "user", "content": "Say hi."}]})
+        assert plain.status_code == 200 and plain.json()["choices"][0]["message"]["content"]
+        assert client.get("/readyz").json()["llm_queue_depth"] == 0
