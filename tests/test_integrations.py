@@ -4,6 +4,7 @@ the MCP server (the official SDK's client), against a live server and on an embe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import subprocess
@@ -173,25 +174,37 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@contextlib.contextmanager
+def _mcp_over_http(live: Live, api_key: str | None) -> Iterator[str]:
+    """`sovrag mcp --transport http --url <live server>` in a subprocess, serving one tenant (`api_key`) or, with
+    none, passing each MCP client's own key on; yields the endpoint once it answers."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "SOVRAG_API_KEY"}
+    if api_key:
+        env["SOVRAG_API_KEY"] = api_key
+    proc = subprocess.Popen([*SOVRAG, "mcp", "--transport", "http", "--port", str(port), "--url", live.base], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}/mcp"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.communicate()[1]
+            try:
+                httpx.get(url, timeout=1)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "sovrag mcp did not start"
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+
 @pytest.fixture
 def mcp_http(live: Live) -> Iterator[str]:
-    port = _free_port()
-    proc = subprocess.Popen([*SOVRAG, "mcp", "--transport", "http", "--port", str(port), "--url", live.base],
-                            env={**os.environ, "SOVRAG_API_KEY": live.a_key}, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}/mcp"
-    deadline = time.monotonic() + 60
-    while True:
-        assert proc.poll() is None, proc.communicate()[1]
-        try:
-            httpx.get(url, timeout=1)
-            break
-        except httpx.HTTPError:
-            assert time.monotonic() < deadline, "sovrag mcp did not start"
-            time.sleep(0.2)
-    yield url
-    proc.terminate()
-    proc.wait(15)
+    with _mcp_over_http(live, live.a_key) as url:
+        yield url
 
 
 @pytest.mark.model
@@ -224,22 +237,7 @@ def test_mcp_over_http_passes_each_clients_own_key_on(live: Live) -> None:
     import httpx2
     from mcp.client.streamable_http import streamable_http_client
 
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k != "SOVRAG_API_KEY"}
-    proc = subprocess.Popen([*SOVRAG, "mcp", "--transport", "http", "--port", str(port), "--url", live.base], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}/mcp"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, proc.communicate()[1]
-            try:
-                httpx.get(url, timeout=1)
-                break
-            except httpx.HTTPError:
-                assert time.monotonic() < deadline, "sovrag mcp did not start"
-                time.sleep(0.2)
-
+    with _mcp_over_http(live, None) as url:
         async def collections(key: str | None) -> tuple[bool, object]:
             headers = {"Authorization": f"Bearer {key}"} if key else {}
             async with httpx2.AsyncClient(headers=headers, timeout=60) as http:
@@ -254,9 +252,6 @@ def test_mcp_over_http_passes_each_clients_own_key_on(live: Live) -> None:
         assert failed and "Authorization: Bearer" in str(message)
         failed, message = asyncio.run(collections("sk-sovrag-wrong"))
         assert failed and "401" in str(message)
-    finally:
-        proc.terminate()
-        proc.wait(15)
 
 
 def test_mcp_over_stdio_on_a_data_directory(data_dir: Path) -> None:

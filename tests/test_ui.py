@@ -71,6 +71,14 @@ def _wait_job(c: httpx.Client, job_id: str) -> None:
         time.sleep(0.2)
 
 
+def _collection_of(live: Live, key: str, name: str, doc: Path) -> None:
+    """A tenant's collection holding one of the example documents, ingested."""
+    with _api(live.base, key) as c:
+        c.post("/v1/collections", json={"name": name}).raise_for_status()
+        r = c.post(f"/v1/collections/{name}/documents", files=[("files", (doc.name, doc.read_bytes()))])
+        _wait_job(c, r.raise_for_status().json()["id"])
+
+
 def _run(data: Path, kind: str, store_name: str, title: str, created: str, metrics: dict[str, float | None]) -> str:
     run_id, folder = new_run(data, kind)  # type: ignore[arg-type]
     write_summary(folder, RunSummary(id=run_id, kind=kind, created=created, collection=store_name,  # type: ignore[arg-type]
@@ -792,11 +800,7 @@ def test_conversations_outlive_the_tab_and_stay_with_their_tenant(page: sync_api
 
 @pytest.mark.model
 def test_a_real_bm25_answer_can_be_rated_down_with_a_comment(page: sync_api.Page, live: Live) -> None:
-    with _api(live.base, live.a_key) as a:
-        a.post("/v1/collections", json={"name": "handbook"}).raise_for_status()
-        doc = EXAMPLES / "handbook.md"
-        r = a.post("/v1/collections/handbook/documents", files=[("files", (doc.name, doc.read_bytes()))])
-        _wait_job(a, r.raise_for_status().json()["id"])
+    _collection_of(live, live.a_key, "handbook", EXAMPLES / "handbook.md")
     sign_in(page, live.a_key)
     page.get_by_label("Collection", exact=True).select_option("handbook")
     page.locator("#chat-settings summary").click()
@@ -962,11 +966,7 @@ class Proxy:
 
 @pytest.mark.model
 def test_connection_dropping_mid_answer_ends_the_stream_with_a_message(page: sync_api.Page, live: Live) -> None:
-    with _api(live.base, live.a_key) as a:
-        a.post("/v1/collections", json={"name": "firmware"}).raise_for_status()
-        notes = EXAMPLES / "release-notes.txt"
-        r = a.post("/v1/collections/firmware/documents", files=[("files", (notes.name, notes.read_bytes()))])
-        _wait_job(a, r.raise_for_status().json()["id"])
+    _collection_of(live, live.a_key, "firmware", EXAMPLES / "release-notes.txt")
     # answers stream sentence by sentence once verified: the server goes silent right after the first whole event
     # that carries verified text, the page shows that text, then the connection drops
     proxy = Proxy(int(live.base.rsplit(":", 1)[1]), hold_after=re.compile(rb'"content": ?"[^"][^\n]*\n\n'))

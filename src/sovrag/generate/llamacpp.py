@@ -74,7 +74,6 @@ class LlamaCppLLM:
             p.speculative.ngram_simple.size_m = NGRAM_M
         elif speculative != "off":
             raise ModelError(f"speculative={speculative!r}: expected 'ngram' or 'off'")
-        self.speculative = speculative
         p.hostnames = ["127.0.0.1"]
         p.port = 0
         self._key = secrets.token_hex(16)

@@ -271,7 +271,7 @@ class LocalClient:
         key = None if info is None else (str(info.get("socket")), info.get("pid"))
         if key != self._server_key:
             if self._server is not None:
-                self._server._http.close()
+                self._server.close()
             self._server = None if key is None else ServerClient(*key)
             self._server_key = key
         return self._server
@@ -349,9 +349,10 @@ class LocalClient:
             for col in self._open.values():
                 col.close()
             self._open.clear()
-            llm, self._llm = self._llm, None
-            if llm is not None and hasattr(llm, "close"):
-                llm.close()
+            self._llm = None  # llama.cpp models stay loaded for the process (generate/llamacpp.py: load_llamacpp)
+            if self._server is not None:
+                self._server.close()
+            self._server = self._server_key = None
 
     def __enter__(self) -> LocalClient:
         return self

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from sovrag import __version__
-from sovrag.config import Settings
+from sovrag.config import OPENAI_SCHEMES, Settings
 from sovrag.embed import create_embedder
 from sovrag.errors import ConfigError, SovragError
 from sovrag.generate import LLM, create_llm
@@ -72,7 +72,7 @@ def _check_llm_spec(spec: str) -> None:
             get_spec(rest)
         except SovragError as e:
             raise ConfigError(f"setting llms: {spec!r}: {e}") from e
-    elif scheme not in ("llamacpp", "openai", "openai+http", "openai+https"):
+    elif scheme != "llamacpp" and scheme not in OPENAI_SCHEMES:
         raise ConfigError(f"setting llms: {spec!r}: expected llamacpp:NAME|PATH.gguf, openai://..., or a profile")
 
 

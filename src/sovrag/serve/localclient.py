@@ -25,6 +25,9 @@ class ServerClient:
         self._http = httpx.Client(transport=httpx.HTTPTransport(uds=socket), base_url="http://sovrag.local",
                                   timeout=httpx.Timeout(30.0, read=None))
 
+    def close(self) -> None:
+        self._http.close()
+
     def _check(self, r: httpx.Response) -> Any:
         if r.status_code >= 400:
             try:

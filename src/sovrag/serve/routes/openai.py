@@ -47,11 +47,6 @@ Ctx = Annotated[ServerContext, Depends(get_ctx)]
 RAG_PREFIX = "rag:"
 
 
-def llm_model_names(settings: Settings) -> list[str]:
-    """Names a client may use for the default LLM; the first is the one listed by /v1/models."""
-    return spec_names(settings.llm)
-
-
 def spec_names(given: str) -> list[str]:
     """Names a client may use for the LLM of this spec or profile; the first is the one /v1/models lists."""
     spec = PROFILES.get(given, given)
