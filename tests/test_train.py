@@ -56,11 +56,11 @@ def test_fine_tune_resume_export_and_run_on_onnxruntime(tmp_path):
     pytest.importorskip("torch")
     from tokenizers import Tokenizer
 
-    from sovrag.train.crossencoder import TrainConfig, export_onnx, train
-    from sovrag.train.verifier import base_model
+    from sovrag.train.base import base_fp16
+    from sovrag.train.crossencoder import TrainConfig, export_onnx, load_parts, save_parts, train
     from sovrag.verifier import Verifier
 
-    base = base_model(CACHE)
+    base = base_fp16(CACHE)
     tok = Tokenizer.from_file(str(base / "tokenizer.json"))
     rng = random.Random(3)
     pairs, labels = [], []
@@ -86,6 +86,16 @@ def test_fine_tune_resume_export_and_run_on_onnxruntime(tmp_path):
     assert a.keys() == b.keys()
     assert max(float(np.abs(a[k] - b[k]).max()) for k in a) < 1e-5  # a resumed run is the uninterrupted run
 
+    # weights carried back from a GPU machine (fp16, without the frozen word embeddings) rebuild the same model
+    parts = save_parts(resumed, tmp_path / "parts", "verifier")
+    assert all(p.stat().st_size <= 15 * 1024 * 1024 for p in parts)
+    rebuilt = load_parts(base, tmp_path / "parts", "verifier", tmp_path / "rebuilt")
+    r = load_file(str(rebuilt / "model.safetensors"))
+    assert r.keys() == a.keys()
+    assert max(float(np.abs(a[k] - r[k]).max()) for k in a) < 2e-3  # fp16 rounding of trained weights only
+    emb = next(k for k in a if k.endswith("word_embeddings.weight"))
+    assert np.array_equal(a[emb], r[emb])  # frozen: the base's, exactly
+
     paths = export_onnx(resumed, tmp_path / "a")
     for path in paths.values():
         v = Verifier(path, base / "tokenizer.json", max_tokens=64, threads=1)
@@ -97,3 +107,79 @@ def test_fine_tune_resume_export_and_run_on_onnxruntime(tmp_path):
     fp32 = Verifier(paths["fp32"], base / "tokenizer.json", max_tokens=64, threads=1).score_pairs(pairs[:6])
     int8 = Verifier(paths["int8"], base / "tokenizer.json", max_tokens=64, threads=1).score_pairs(pairs[:6])
     assert max(abs(x.supported - y.supported) for x, y in zip(fp32, int8, strict=True)) < 0.15
+
+
+def test_qa_answers_become_whole_statements():
+    made = perturb.qa_statement("The author of Oh, the Things I Know! was a United States Senator from what state?",
+                                "Minnesota", "The author of Oh, the Things I Know! was a United States Senator from "
+                                             "Alabama.")
+    assert made == ("The author of Oh, the Things I Know! was a United States Senator from Minnesota.", "Alabama")
+    made = perturb.qa_statement("When was Stephen Rea born?", "31 October 1946", "Stephen Rea was born in 1947.")
+    assert made == ("Stephen Rea was born in 31 October 1946.", "1947")
+    # no single entity to swap, a negation, a yes/no answer, or a number for a name: no statement
+    assert perturb.qa_statement("Who directed it?", "Marc Forster", "Marc Foster directed \"World War Z\".") is None
+    assert perturb.qa_statement("On what channel?", "BBC One", "Joanne Clifton did not win the series.") is None
+    assert perturb.qa_statement("Do they belong to the same family?", "no", "They belong to different families.") \
+        is None
+    assert perturb.qa_statement("Which band formed first?", "The Melvins", "Better Than Ezra formed in 1985.") is None
+
+
+def test_training_pack_round_trip_and_refusal(tmp_path):
+    from sovrag.errors import SovragError
+    from sovrag.train import pack as P
+
+    content = {"kind": "reranker", "seed": 3, "max_tokens": 64, "texts": {"a": "x"}, "train": [], "dev": []}
+    digest = P.write(tmp_path / "r.pack.xz", content)
+    back, again = P.read(tmp_path / "r.pack.xz")
+    assert again == digest and back["texts"] == {"a": "x"} and back["format"] == P.FORMAT
+    (tmp_path / "bad.pack.xz").write_bytes(b"not a pack")
+    with pytest.raises(SovragError, match="bad.pack.xz: cannot be read"):
+        P.read(tmp_path / "bad.pack.xz")
+
+
+def test_reranker_dev_metrics_and_gate():
+    from sovrag.train import pack as P
+    from sovrag.train.reranker import choose_threshold, gate
+
+    rows = [["q1", "g1", ["x", "g1", "y"], [3, 2, 1], "halueval-qa", "a"],
+            ["q2", "g2", ["g2", "z", "w"], [3, 2, 1], "boolq", "yes"]]
+    scores = [[0.0, 5.0, -1.0], [4.0, -2.0, -3.0]]  # the reranker puts both gold passages first
+    m = P.reranker_dev({"dev": rows}, scores)
+    assert m["halueval-qa"] == {"hybrid": round(1 / np.log2(3), 4), "reranked": 1.0}
+    assert m["boolq"] == {"hybrid": 1.0, "reranked": 1.0} and m["answerable_auc"] == 1.0
+    present, removed = gate(rows, scores)
+    assert present == pytest.approx([1 / (1 + np.exp(-5)), 1 / (1 + np.exp(-4))])
+    assert removed == pytest.approx([0.5, 1 / (1 + np.exp(2))])
+    t = choose_threshold(present, removed)
+    assert t["balanced_accuracy"] == 1.0 and removed[0] < t["threshold"] <= min(present)
+
+
+@pytest.mark.slow
+def test_reranker_trains_to_put_the_answering_passage_first(tmp_path):
+    """Group (listwise + pointwise) training on a task a few steps can learn: the passage naming the asked city."""
+    pytest.importorskip("torch")
+    from tokenizers import Tokenizer
+
+    from sovrag.train.base import base_fp16
+    from sovrag.train.crossencoder import TrainConfig, predict, train
+
+    base = base_fp16(CACHE)
+    tok = Tokenizer.from_file(str(base / "tokenizer.json"))
+    cities = ["Leeds", "Lyon", "Porto", "Graz", "Turin", "Ghent", "Cork", "Bergen"]
+    pairs, labels, groups = [], [], []
+    rng = random.Random(4)
+    for i in range(64):
+        city = cities[i % len(cities)]
+        others = rng.sample([c for c in cities if c != city], 3)
+        g = []
+        for c, y in [(city, 1)] + [(o, 0) for o in others]:
+            g.append(len(pairs))
+            pairs.append((f"Which warehouse is in {city}?", f"The warehouse in {c} stores paper."))
+            labels.append(y)
+        groups.append(g)
+    cfg = TrainConfig(base=str(base), out=str(tmp_path), num_labels=1, group_size=4, batch_size=16, epochs=3.0,
+                      lr=1e-4, max_tokens=32, threads=1, seed=2)
+    model = train(cfg, pairs, labels, tok, lambda _: None, groups=groups)
+    test = [("Which warehouse is in Porto?", f"The warehouse in {c} stores paper.") for c in ("Graz", "Porto", "Cork")]
+    logits = predict(model, tok, test, 32)[:, 0]
+    assert int(np.argmax(logits)) == 1

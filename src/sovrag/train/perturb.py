@@ -200,3 +200,47 @@ def make_claims(passage_sentences: list[str], other_sentences: list[str], name_p
         if claim and claim != s:
             out.append(Claim(premise, claim, label, kind))
     return out
+
+
+# ---------------------------------------------------------------- HaluEval-QA answers as whole statements
+_TOKEN = re.compile(r"[\w'’.&-]+|[^\w\s]")
+_NEGATION = re.compile(r"\b(?:not|never|no|none|nobody|neither|nor)\b|n't\b", re.IGNORECASE)
+_CONNECT = frozenset({"of", "the", "de", "and", "&", "von", "van", "da", "del", "la", "le", "du", "y", "-"})
+
+
+def _norm(t: str) -> str:
+    return t.lower().strip(".,'’")
+
+
+def _entity(t: str) -> bool:
+    return t[:1].isupper() or t[:1].isdigit()
+
+
+def qa_statement(question: str, right: str, hallucinated: str) -> tuple[str, str] | None:
+    """HaluEval-QA pairs a short right answer ("New Jersey") with a hallucinated *sentence* ("Frank Lautenberg
+    was from New York."), so a verifier trained on them alone learns that whole sentences are hallucinated,
+    and then rejects the full-sentence answers an LLM writes. Where the hallucinated sentence names one
+    entity the question does not (a name or a number, of the right answer's kind), that entity replaced by
+    the right answer is a true statement ("Frank Lautenberg was from New Jersey."). Returns (the true
+    statement, the hallucinated entity) or None when the sentence has no such single entity."""
+    q, r, h = question.strip(), right.strip(), hallucinated.strip()
+    if not r or r.lower() in ("yes", "no") or _NEGATION.search(h) or "(" in h or len(h) > 300:
+        return None
+    asked = {_norm(t) for t in _TOKEN.findall(q)}
+    toks = [(m.group(0), m.start(), m.end()) for m in _TOKEN.finditer(h)]
+    novel = [i for i, (t, _, _) in enumerate(toks)
+             if _norm(t) not in asked and t.lower() not in STOPWORDS and t not in ".,;:!?\"'"]
+    if not novel:
+        return None
+    span = toks[novel[0]:novel[-1] + 1]
+    if len(span) > 6 or len(toks) - len(span) < 4:
+        return None
+    if not _entity(span[0][0]) or not all(_entity(t) or t.lower() in _CONNECT for t, _, _ in span):
+        return None
+    entity = h[span[0][1]:span[-1][2]].rstrip(".")
+    if bool(re.search(r"\d", r)) != bool(re.search(r"\d", entity)):
+        return None
+    if _norm(entity) == _norm(r) or r.lower() in h.lower():
+        return None
+    end = span[0][1] + len(entity)
+    return (h[:span[0][1]] + r + h[end:]).strip(), entity

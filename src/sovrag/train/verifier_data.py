@@ -18,7 +18,8 @@ from sovrag.train import perturb
 from sovrag.train.sources import rows
 from sovrag.verifier import qa_claim, windows, yes_no_claim
 
-SOURCES = ("halueval-qa", "halueval-dialogue", "halueval-summarization", "boolq", "synthetic")
+SOURCES = ("halueval-qa", "halueval-qa-statements", "halueval-dialogue", "halueval-summarization", "boolq",
+           "synthetic")
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,16 @@ def build(split: str, cache: Path, count: Callable[[str], int], seed: int, limit
         out.append(Example(r.doc, qa_claim(f["question"], f["hallucinated_answer"]), perturb.UNSUPPORTED,
                            "halueval-qa"))
         passages.append(split_sentences(r.doc))
+        # the same answers as whole statements, as an LLM writes them (perturb.qa_statement says why)
+        made = perturb.qa_statement(f["question"], f["right_answer"], f["hallucinated_answer"])
+        if made:
+            statement, entity = made
+            src = "halueval-qa-statements"
+            out.append(Example(r.doc, statement, perturb.SUPPORTED, src, "statement"))
+            out.append(Example(r.doc, f["hallucinated_answer"].strip(), perturb.UNSUPPORTED, src, "statement"))
+            if split == "train":  # short forms both ways too, so length alone never tells
+                out.append(Example(r.doc, qa_claim(f["question"], entity), perturb.UNSUPPORTED, src, "short"))
+                out.append(Example(r.doc, qa_claim(f["question"], statement), perturb.SUPPORTED, src, "question"))
     for r in take("halueval-dialogue"):
         f = r.fields
         premise = f"{r.doc}\n{f['dialogue_history'].strip()}"
