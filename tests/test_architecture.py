@@ -3,7 +3,7 @@
 Layers, lowest first (a module may import its own layer's neighbours and anything below):
     foundations  errors, config, types, text, offline, machine, tenancy, htmlreport, reports
     models       where open models come from
-    backends     embed, store, generate, verifier
+    backends     embed, store, generate, verifier, reranker
     collection   a store + an embedder
     stages       ingest, retrieve
     answer       the question journey
@@ -23,7 +23,7 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "sovrag"
 LAYERS = [
     {"sovrag", "errors", "config", "types", "text", "offline", "machine", "tenancy", "htmlreport", "reports"},
     {"models"},
-    {"embed", "store", "generate", "verifier"},
+    {"embed", "store", "generate", "verifier", "reranker"},
     {"collection"},
     {"ingest", "retrieve"},
     {"answer"},

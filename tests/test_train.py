@@ -137,21 +137,42 @@ def test_training_pack_round_trip_and_refusal(tmp_path):
         P.read(tmp_path / "bad.pack.xz")
 
 
-def test_reranker_dev_metrics_and_gate():
+def test_reranker_ndcg_fusion_and_gate():
+    from sovrag.reranker import answerable
     from sovrag.train import pack as P
-    from sovrag.train.reranker import choose_threshold, gate
+    from sovrag.train.reranker import GATE_KEEP, fit_gate, gate_features, gate_rates, ndcg
 
-    rows = [["q1", "g1", ["x", "g1", "y"], [3, 2, 1], "halueval-qa", "a"],
-            ["q2", "g2", ["g2", "z", "w"], [3, 2, 1], "boolq", "yes"]]
-    scores = [[0.0, 5.0, -1.0], [4.0, -2.0, -3.0]]  # the reranker puts both gold passages first
-    m = P.reranker_dev({"dev": rows}, scores)
-    assert m["halueval-qa"] == {"hybrid": round(1 / np.log2(3), 4), "reranked": 1.0}
-    assert m["boolq"] == {"hybrid": 1.0, "reranked": 1.0} and m["answerable_auc"] == 1.0
-    present, removed = gate(rows, scores)
-    assert present == pytest.approx([1 / (1 + np.exp(-5)), 1 / (1 + np.exp(-4))])
-    assert removed == pytest.approx([0.5, 1 / (1 + np.exp(2))])
-    t = choose_threshold(present, removed)
-    assert t["balanced_accuracy"] == 1.0 and removed[0] < t["threshold"] <= min(present)
+    rows = [["q1", "g1", ["x", "g1", "y"], [0.9, 0.8, 0.1], "halueval-qa", "a"],
+            ["q2", "g2", ["g2", "z", "w"], [0.9, 0.5, 0.4], "boolq", "yes"],
+            # the reranker prefers "u" by a little; hybrid search is sure of "g3": fusion gets it right
+            ["q3", "g3", ["g3", "u"], [1.5, 0.2], "boolq", "no"]]
+    scores = [[0.0, 5.0, -1.0], [4.0, -2.0, -3.0], [1.0, 1.5]]
+    half = 1 / np.log2(3)
+    assert ndcg(rows, scores, None) == pytest.approx({"halueval-qa": half, "boolq": 1.0, "union": 1 - (1 - half) / 3},
+                                                     abs=1e-4)
+    assert ndcg(rows, scores, 0.0)["boolq"] == pytest.approx((1 + half) / 2, abs=1e-4)
+    assert ndcg(rows, scores, 2.0) == {"halueval-qa": 1.0, "boolq": 1.0, "union": 1.0}
+    m = P.reranker_dev({"dev": rows[:2]}, scores[:2])  # what fit reports on dev while training
+    assert m["halueval-qa"] == {"hybrid": round(half, 4), "reranked": 1.0} and m["answerable_auc"] == 1.0
+    x, y = gate_features(rows, scores)  # per question: gold present, then the same question without it
+    assert x[:2].tolist() == [[5.0, 0.9], [0.0, 0.9]] and y.tolist() == [1, 0, 1, 0, 1, 0]
+    # a gate on 200 noisy questions: the threshold keeps GATE_KEEP of those whose passage is present
+    rng = np.random.default_rng(0)
+    many = []
+    for i in range(200):
+        hyb = sorted(rng.uniform(0.2, 1.6, 6), reverse=True)
+        sc = list(rng.normal(-4, 2, 6))
+        sc[0] = float(rng.normal(4, 3))
+        many.append(([f"q{i}", f"g{i}", [f"g{i}"] + [f"n{i}_{k}" for k in range(5)], hyb, "boolq", "yes"], sc))
+    rows2, scores2 = [r for r, _ in many], [s for _, s in many]
+    gate = fit_gate(rows2, scores2)
+    assert set(gate) == {"hybrid", "logit_only"} and gate["hybrid"]["logit"] > 0
+    rates = gate_rates(rows2, scores2, gate)
+    for name in gate:
+        assert rates[name]["abstain_present"] == pytest.approx(1 - GATE_KEEP, abs=0.01)
+        assert rates[name]["abstain_removed"] == gate[name]["dev_abstain_removed"] > 0.5
+    g = gate["hybrid"]
+    assert answerable(8.0, 1.5, g) > g["threshold"] > answerable(-6.0, 0.3, g)
 
 
 @pytest.mark.slow

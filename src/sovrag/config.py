@@ -61,6 +61,10 @@ class Settings:
     # "mark"ed or "withhold"n.
     verify: str = "model"
     unsupported: str = "mark"
+    # Retrieval's second stage: "model" (the shipped reranker reorders hybrid search's best 20 and gates
+    # abstention on whether the best of them answers), "off", or the folder of a reranker trained by
+    # `python -m sovrag.train reranker`.
+    rerank: str = "model"
 
     @property
     def models_dir(self) -> Path:

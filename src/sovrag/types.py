@@ -131,6 +131,10 @@ class Context:
     relevance: float  # best question-sentence similarity over the retrieved chunks (0 when none)
     coverage: float  # best share of the question's content terms found in one retrieved chunk
     timings: dict[str, float] = field(default_factory=dict)
+    #: The reranker's P(some candidate answers the question), and the threshold its calibration sets for
+    #: abstaining; None when retrieval did not rerank.
+    answerable: float | None = None
+    answerable_threshold: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -184,6 +188,10 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     #: the engine's own timings of the generation (llama.cpp: prompt_n, prompt_ms, predicted_n, predicted_ms)
     engine: dict[str, float] = field(default_factory=dict)
+    #: True when no sentence of the model's answer was supported and sovrag quoted the best source instead
+    quoted: bool = False
+    #: The reranker's P(the best retrieved passage answers the question); None when retrieval did not rerank
+    answerable: float | None = None
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Answer:
@@ -202,7 +210,7 @@ class Answer:
         return cls(d["question"], d["text"], sentences, sources, d["abstained"], d.get("abstain_reason", ""),
                    contradictions, d.get("draft", ""), d.get("model", ""), d.get("prompt_tokens", 0),
                    d.get("completion_tokens", 0), d.get("finish_reason", ""), dict(d.get("timings", {})),
-                   dict(d.get("engine", {})))
+                   dict(d.get("engine", {})), bool(d.get("quoted", False)), d.get("answerable"))
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict

@@ -26,10 +26,13 @@ def search(
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=1000)] = 5,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     tenant: Annotated[str | None, typer.Option(help="A server tenant's collection of this name")] = None,
+    rerank: Annotated[bool, typer.Option("--rerank", help="Reorder hybrid search's best 20 with the trained "
+                                         "reranker; scores become P(the chunk answers)")] = False,
 ) -> None:
     """Print the chunks that best match a question, ranked, with source and score."""
     from sovrag.cli.remote import owner, store_collection
     from sovrag.collection import open_collection
+    from sovrag.reranker import reranker_of
     from sovrag.retrieve import parse_filters
     from sovrag.retrieve import search as run_search
     from sovrag.types import Chunk, ScoredChunk
@@ -40,13 +43,14 @@ def search(
         server = owner(s)
         if server is not None:  # the running server owns the data directory: it searches for us
             rows = server.search({"collection": collection, "tenant": tenant, "query": question, "top_k": top_k,
-                                  "mode": mode, "filters": filters or None})
+                                  "mode": mode, "filters": filters or None, "rerank": rerank})
             hits = [ScoredChunk(Chunk.from_payload(r.pop("id"), {k: v for k, v in r.items() if k not in
                                                                  ("rank", "score")}), r["score"], r["rank"])
                     for r in rows]
         else:
             with open_collection(s, store_collection(s, collection, tenant)) as col:
-                hits = run_search(col, question, top_k=top_k, mode=mode, filters=filters)  # type: ignore[arg-type]
+                hits = run_search(col, question, top_k=top_k, mode=mode, filters=filters,  # type: ignore[arg-type]
+                                  reranker=reranker_of(s) if rerank else None)
     except SovragError as e:
         fail(e)
         return
@@ -92,13 +96,16 @@ def ask(
                                                "[env SOVRAG_VERIFY]")] = None,
     unsupported: Annotated[str | None, typer.Option(help="An unsupported sentence is marked or withheld: mark, "
                                                     "withhold [env SOVRAG_UNSUPPORTED]")] = None,
+    rerank: Annotated[str | None, typer.Option(help="Second-stage retrieval and the answerability gate: model "
+                                               "(the trained reranker), off, or a trained reranker's folder "
+                                               "[env SOVRAG_RERANK]")] = None,
 ) -> None:
     """Answer a question from a collection, citing the passages that support each sentence."""
     from sovrag.retrieve import parse_filters
     from sovrag.types import Answer
 
     try:
-        s = settings(ctx).with_overrides(verify=verify, unsupported=unsupported)
+        s = settings(ctx).with_overrides(verify=verify, unsupported=unsupported, rerank=rerank)
     except SovragError as e:
         fail(e)
         return
@@ -158,8 +165,8 @@ class _Asker:
 
         if self.pipeline is None:
             r, s = self.request, self.s
-            options = AnswerOptions(top_k=r["top_k"], mode=r["mode"], filters=r["filters"], compress=r["compress"],
-                                    max_tokens=r["max_tokens"], verify=s.verify, unsupported=s.unsupported)
+            options = AnswerOptions.of(s, top_k=r["top_k"], mode=r["mode"], filters=r["filters"],
+                                       compress=r["compress"], max_tokens=r["max_tokens"])
             col = self.col or open_collection(s, store_collection(s, r["collection"], r["tenant"]))
             self.col = col  # kept open (and closed on exit) even when what follows fails: a next question reuses it
             if col.store.count() == 0:

@@ -52,7 +52,7 @@ class ModelFile:
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    kind: str  # "embedder", "llm" or "verifier"
+    kind: str  # "embedder", "llm", "verifier" or "reranker"
     description: str
     files: tuple[ModelFile, ...]
     license: str
@@ -69,8 +69,12 @@ def _split(prefix: str, module: str, version: str, count: int) -> tuple[Part, ..
 
 
 #: The shipped verifier (src/sovrag/verifier/weights/model.onnx; its manifest.json records how it was trained).
-VERIFIER_SHA256 = "b3ea8017e93543ee377b1a44dcff5db87d0c89ca1d193614eb3ae20513426eb0"
+VERIFIER_SHA256 = "27e063b7734be38692e56799a871ecf6a4072a19ba97322fa7514218e176acec"
 VERIFIER_SIZE = 23048355
+#: The shipped reranker (src/sovrag/reranker/weights/model.onnx; its manifest.json records how it was trained).
+RERANKER_SHA256 = "ea10d61d01c468098c0b11cfc132ca2bfa5e6020f214a23ecee28cafbeb06a8d"
+RERANKER_SIZE = 23047579
+MINILM_TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
 
 REGISTRY: dict[str, ModelSpec] = {
     spec.name: spec
@@ -131,8 +135,20 @@ REGISTRY: dict[str, ModelSpec] = {
             license="Apache-2.0",
             files=(
                 ModelFile("model.onnx", (), VERIFIER_SHA256, VERIFIER_SIZE, shipped="verifier/weights/model.onnx"),
-                ModelFile("tokenizer.json", (), "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
-                          466_247, shipped="verifier/weights/tokenizer.json"),
+                ModelFile("tokenizer.json", (), MINILM_TOKENIZER_SHA256, 466_247,
+                          shipped="verifier/weights/tokenizer.json"),
+            ),
+        ),
+        ModelSpec(
+            name="sovrag-reranker-minilm-l6",
+            kind="reranker",
+            description="sovrag's reranker (P(a passage answers a question), also the abstention gate): MiniLM-L6 "
+                        "cross-encoder trained by `python -m sovrag.train reranker`, int8 ONNX, shipped",
+            license="Apache-2.0",
+            files=(
+                ModelFile("model.onnx", (), RERANKER_SHA256, RERANKER_SIZE, shipped="reranker/weights/model.onnx"),
+                ModelFile("tokenizer.json", (), MINILM_TOKENIZER_SHA256, 466_247,
+                          shipped="reranker/weights/tokenizer.json"),
             ),
         ),
     )
@@ -140,6 +156,7 @@ REGISTRY: dict[str, ModelSpec] = {
 
 ALIASES = {
     "verifier": "sovrag-verifier-minilm-l6",
+    "reranker": "sovrag-reranker-minilm-l6",
     "minilm": "minilm-l6-v2",
     "all-minilm-l6-v2": "minilm-l6-v2",
     "qwen2.5-0.5b": "qwen2.5-coder-0.5b-instruct-q4_k_m",
@@ -324,6 +341,10 @@ def pull(
     return mdir
 
 
+#: What to use instead when a shipped model is damaged.
+WITHOUT = {"verifier": "`--verify lexical`", "reranker": "`--rerank off`"}
+
+
 def resolve_file(models_dir: Path, name: str, filename: str, auto_pull: bool = False) -> Path:
     """Path of one file of a bundled model. A model not cached yet is fetched only when `auto_pull` says so:
     otherwise using sovrag never reaches the network by itself; `sovrag models pull` is the explicit step."""
@@ -333,8 +354,9 @@ def resolve_file(models_dir: Path, name: str, filename: str, auto_pull: bool = F
         raise ModelError(f"model {spec.name}: has no file {filename!r}")
     if mf.shipped:
         if not _shipped_ok(mf):
+            instead = WITHOUT.get(spec.kind, "another model")
             raise ModelError(f"model {spec.name}: {mf.shipped_path()} is missing or does not match its pinned sha256 "
-                             f"({mf.sha256[:12]}…): reinstall sovrag; `--verify lexical` needs no model")
+                             f"({mf.sha256[:12]}…): reinstall sovrag; {instead} needs no model")
         return mf.shipped_path()
     path = model_dir(models_dir, spec) / filename
     if not _cached_ok(path, mf):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sovrag.config import Settings
 from sovrag.errors import ModelError
 from sovrag.models.registry import sha256
 
@@ -28,7 +29,8 @@ class Reranker:
     """`scores(question, passages)`: one logit per passage; `probability` turns them into P(answers)."""
 
     def __init__(self, model: Path, tokenizer: Path, max_tokens: int = 256, threads: int | None = None,
-                 answerable: float = 0.5, name: str = "reranker") -> None:
+                 name: str = "reranker", candidates: int = 20, hybrid_weight: float = 0.0,
+                 gate: dict | None = None) -> None:
         for p, what in ((model, "model"), (tokenizer, "tokenizer")):
             if not Path(p).is_file():
                 raise ModelError(f"reranker {what} {p}: not found; search without --rerank needs no model")
@@ -52,10 +54,12 @@ class Reranker:
         self.inputs = {i.name for i in self.session.get_inputs()}
         self.model_path, self.tokenizer_path = Path(model), Path(tokenizer)
         self.max_tokens = max_tokens
-        #: P(answers) at or above which a passage is taken to answer the question (the abstention gate).
-        self.answerable = answerable
         self.name = name
-        self._lock = threading.Lock()
+        #: Hybrid search's best this many are reranked; the final order is logit + hybrid_weight * hybrid score.
+        self.candidates = candidates
+        self.hybrid_weight = hybrid_weight
+        #: The abstention gate's calibration (manifest "gate"): per search mode, weights and threshold.
+        self.gate = gate or {}
 
     def scores(self, question: str, passages: Sequence[str], batch: int = 32) -> np.ndarray:
         """One logit per passage, in the passages' order."""
@@ -70,14 +74,27 @@ class Reranker:
             idx = order[j:j + batch]
             ids, mask, types = pad([encs[i] for i in idx])
             feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-            with self._lock:
-                (logits,) = self.session.run(["logits"], {k: v for k, v in feed.items() if k in self.inputs})
+            # onnxruntime's run() is thread-safe: concurrent questions rerank side by side
+            (logits,) = self.session.run(["logits"], {k: v for k, v in feed.items() if k in self.inputs})
             out[idx] = logits[:, 0]
         return out
 
     @staticmethod
     def probability(logits: np.ndarray) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
+
+    def answerable(self, best_logit: float, best_hybrid: float | None) -> tuple[float, float]:
+        """(P(some candidate answers the question), the threshold under which sovrag abstains). `best_hybrid`:
+        the best hybrid-search score among the candidates, or None when another search mode found them."""
+        g = self.gate.get("hybrid" if best_hybrid is not None else "logit_only")
+        if not g:  # an uncalibrated model: its own probability, the conventional threshold
+            return float(self.probability(np.array([best_logit]))[0]), 0.5
+        return answerable(best_logit, best_hybrid, g), float(g["threshold"])
+
+
+def answerable(best_logit: float, best_hybrid: float | None, gate: dict) -> float:
+    z = gate["bias"] + gate["logit"] * best_logit + gate.get("hybrid", 0.0) * (best_hybrid or 0.0)
+    return float(1.0 / (1.0 + np.exp(-z)))
 
 
 def manifest(weights: Path = WEIGHTS) -> dict:
@@ -116,6 +133,13 @@ def load(path: str | Path | None = None) -> Reranker:
                     and sha256(model) != man["sha256"]:
                 raise ModelError(f"reranker model {model}: does not match the sha256 in its manifest (corrupt); "
                                  "retrain it")
-            _LOADED[key] = Reranker(model, tok, int(man.get("max_tokens", 256)),
-                                    answerable=float(man.get("answerable", 0.5)), name=str(man.get("name", "reranker")))
+            _LOADED[key] = Reranker(model, tok, int(man.get("max_tokens", 256)), name=str(man.get("name", "reranker")),
+                                    candidates=int(man.get("candidates", 20)),
+                                    hybrid_weight=float(man.get("hybrid_weight", 0.0)), gate=man.get("gate"))
         return _LOADED[key]
+
+
+def reranker_of(settings: Settings) -> Reranker:
+    """The reranker the settings name ("model": the shipped one, or a trained folder); "off" means the shipped one
+    too here, for a caller that asked to rerank explicitly."""
+    return load(None if settings.rerank in ("off", "model") else settings.rerank)

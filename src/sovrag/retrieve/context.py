@@ -14,7 +14,9 @@ from collections.abc import Callable
 import numpy as np
 
 from sovrag.collection import Collection
+from sovrag.reranker import Reranker
 from sovrag.retrieve.compress import SentencePool, build_pool, compress, lexical_overlap
+from sovrag.retrieve.rerank import rerank
 from sovrag.retrieve.search import search
 from sovrag.store import Filters, SearchMode
 from sovrag.types import Context, Evidence, ScoredChunk, Source
@@ -34,19 +36,34 @@ def retrieve_context(
     compress_sentences: bool = True,
     compress_floor: float = 0.5,
     keep_whole: int = 1,
+    reranker: Reranker | None = None,
 ) -> Context:
-    """Search for `query` (the question, or the question with an earlier one for a follow-up), then keep
-    what the model should see of the hits for `question` within `budget_tokens`."""
+    """Search for `query` (the question, or the question with an earlier one for a follow-up), rerank hybrid
+    search's best when a reranker is given (and take its answerability), then keep what the model should see of
+    the hits for `question` within `budget_tokens`."""
     t0 = time.perf_counter()
     texts = [question] if query == question else [question, query]
     vectors = collection.embedder.embed(texts)
     q_vec, query_vec = vectors[0], vectors[-1]
-    hits = search(collection, query, top_k=top_k * 2, mode=mode, filters=filters, vector=query_vec)
+    answerable, threshold = None, 0.0
+    if reranker is None:
+        hits = search(collection, query, top_k=top_k * 2, mode=mode, filters=filters, vector=query_vec)
+    else:
+        hits = search(collection, query, top_k=max(reranker.candidates, top_k * 2), mode=mode, filters=filters,
+                      vector=query_vec)[: max(reranker.candidates, top_k * 2)]
+        t_r = time.perf_counter()
+        # a follow-up is read with the question it follows
+        r = rerank(reranker, query, hits[: reranker.candidates], hybrid=mode == "hybrid")
+        hits = r.hits + hits[reranker.candidates:]
+        answerable, threshold = r.answerable, r.threshold
+        rerank_s = time.perf_counter() - t_r
     hits = _diverse(hits, top_k, max_chunks_per_doc)
     t1 = time.perf_counter()
     timings = {"retrieve_s": t1 - t0}
+    if reranker is not None:
+        timings["rerank_s"] = rerank_s
     if not hits:
-        return Context(question, query, q_vec, [], [], [], 0.0, 0.0, timings)
+        return Context(question, query, q_vec, [], [], [], 0.0, 0.0, timings, answerable, threshold)
     # Sentences are scored against the question itself: a follow-up's search brings the earlier topic's
     # passages, but what the model should see is what the new question asks of them.
     pool = build_pool(collection.embedder, q_vec, hits)
@@ -72,7 +89,7 @@ def retrieve_context(
     coverage = max((max(lexical_overlap(question, h.chunk.text), lexical_overlap(query, h.chunk.text))
                     for h in hits), default=0.0)
     return Context(question, query, q_vec, hits, sources, evidence, max(best_by_hit, default=0.0), coverage,
-                   timings)
+                   timings, answerable, threshold)
 
 
 def _diverse(hits: list[ScoredChunk], k: int, per_doc: int) -> list[ScoredChunk]:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from sovrag.collection import Collection
 from sovrag.errors import SovragError
+from sovrag.reranker import Reranker
 from sovrag.store import SEARCH_MODES, Filters, SearchMode, SearchQuery
 from sovrag.types import ScoredChunk
 
@@ -16,8 +18,11 @@ MAX_QUESTION_CHARS = 4000
 
 
 def search(collection: Collection, question: str, top_k: int = 5, mode: SearchMode = "hybrid",
-           filters: Filters | None = None, vector: np.ndarray | None = None) -> list[ScoredChunk]:
-    """Ranked chunks for `question`; `vector` is its embedding when the caller already has it."""
+           filters: Filters | None = None, vector: np.ndarray | None = None,
+           reranker: Reranker | None = None) -> list[ScoredChunk]:
+    """Ranked chunks for `question`; `vector` is its embedding when the caller already has it. With a
+    `reranker`, the engine's best (as many as the reranker was calibrated on) are reordered by it and scored
+    with P(the chunk answers)."""
     question = (question or "").strip()
     if not question:
         raise SovragError("question: empty; ask something")
@@ -29,7 +34,15 @@ def search(collection: Collection, question: str, top_k: int = 5, mode: SearchMo
         vector = None
     elif vector is None:
         vector = collection.embedder.embed([question])[0]
-    return collection.store.search(SearchQuery(question, vector), top_k=top_k, mode=mode, filters=filters)
+    if reranker is None:
+        return collection.store.search(SearchQuery(question, vector), top_k=top_k, mode=mode, filters=filters)
+    from sovrag.retrieve.rerank import rerank
+
+    hits = collection.store.search(SearchQuery(question, vector), top_k=max(top_k, reranker.candidates), mode=mode,
+                                   filters=filters)
+    top, rest = hits[: reranker.candidates], hits[reranker.candidates:]
+    reranked = rerank(reranker, question, top, hybrid=mode == "hybrid").hits
+    return (reranked + [replace(h, rank=len(reranked) + k + 1) for k, h in enumerate(rest)])[:top_k]
 
 
 def parse_filters(items: Sequence[str]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import anyio
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr
 
+from sovrag.reranker import reranker_of
 from sovrag.retrieve import search
 from sovrag.serve.apierror import APIError
 from sovrag.serve.context import ServerContext, get_ctx
@@ -48,6 +49,8 @@ class SearchIn(BaseModel):
     filters: dict[str, FilterValue] | None = None
     #: Passages and titles as stored, for clients that render text safely (default: active markup neutralised).
     raw: StrictBool = False
+    #: Reorder hybrid search's best 20 with the trained reranker (scores become P(the chunk answers the query)).
+    rerank: StrictBool = False
 
 
 @router.post("/collections", status_code=201)
@@ -90,7 +93,8 @@ async def search_collection(name: str, body: SearchIn, me: Tenant, ctx: Ctx) -> 
     def run() -> list[dict[str, Any]]:
         with ctx.collections.use(me.tenant_id, name) as col:
             check_query(ctx, me, col.embedder, body.query, "query")
-            hits = search(col, body.query, top_k=body.top_k, mode=body.mode, filters=body.filters)
+            hits = search(col, body.query, top_k=body.top_k, mode=body.mode, filters=body.filters,
+                          reranker=reranker_of(ctx.settings) if body.rerank else None)
         return [{"rank": h.rank, "score": h.score, **chunk_view(h.chunk, body.raw)} for h in hits]
 
     t0 = time.perf_counter()
