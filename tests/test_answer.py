@@ -123,7 +123,7 @@ def test_grounded_answer_with_verified_citation(pipeline):
 def test_off_topic_question_abstains_without_generating(pipeline):
     a = pipeline.answer("Who won the 1966 FIFA World Cup final?")
     assert a.abstained and a.text.startswith("The documents do not answer this")
-    assert "relevant enough" in a.abstain_reason and a.completion_tokens == 0 and a.sources
+    assert "no retrieved passage answers the question" in a.abstain_reason and a.completion_tokens == 0 and a.sources
 
 
 @pytest.mark.model
@@ -157,19 +157,48 @@ def test_an_abstention_streams_as_the_abstention_text(pipeline):
 
 @pytest.mark.model
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="known defect (issue 10, docs/benchmarks.md): a fluent wrong answer that "
-                   "reuses a source's words is accepted (verifier or its lexical fallback)")
 def test_an_unanswered_on_topic_question_abstains(pipeline):
+    # the handbook mentions parental leave, never adoption: once a fluent answer reusing its words got through
     a = pipeline.answer("What is the parental leave policy for adoptive parents?")
-    assert a.abstained, a.text
+    assert a.abstained and "reranker" in a.abstain_reason and a.completion_tokens == 0, a.text
 
 
 @pytest.mark.model
 @pytest.mark.slow
 def test_yes_no_question_is_answered_yes_or_no_first(pipeline):
-    a = pipeline.answer("Do new employees get vacation days?")
-    assert not a.abstained and a.text.startswith("Yes"), a.text
+    led = AnswerPipeline(pipeline.col, pipeline.llm, AnswerOptions(max_tokens=80, yes_no_lead=True))
+    a = led.answer("Do new employees get vacation days?")
+    assert not a.abstained and a.text.startswith("Yes."), a.text
     assert a.sentences[0].citations and "handbook.md" in _cited_docs(a)
+    # by default the model's own answer, verified (the lead is off: docs/benchmarks.md)
+    plain = pipeline.answer("Do new employees get vacation days?")
+    assert not plain.abstained and not plain.text.startswith("Yes.["), plain.text
+    assert "handbook.md" in _cited_docs(plain)
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_a_question_nothing_answers_is_refused_before_generating(pipeline):
+    a = pipeline.answer("Who won the 1966 FIFA World Cup final?")
+    assert a.abstained and "reranker" in a.abstain_reason and a.draft == "" and a.answerable is not None
+
+
+@pytest.mark.model
+def test_an_unsupported_draft_gives_way_to_a_quote_of_the_best_source(pipeline):
+    from sovrag.generate import Generation
+
+    prep = pipeline.prepare("How many vacation days do new employees get?")
+    assert not prep.abstain_reason and prep.context.answerable >= prep.context.answerable_threshold
+    a = pipeline.finish(prep, Generation("New employees get 40 vacation days and a company car."))
+    assert not a.abstained and a.quoted, a.text
+    assert a.sentences[0].text.startswith("New employees get 40") and not a.sentences[0].supported
+    quote = a.sentences[-1]
+    assert quote.text.startswith('The documents say: "') and quote.supported and quote.citations
+    assert "25" in quote.citations[0].evidence and "[unsupported]" in a.text
+    refused = pipeline.finish(prep, Generation("The documents do not answer this."))
+    assert refused.quoted and refused.text.startswith('The documents say: "'), refused.text  # no refusal shown
+    off = AnswerPipeline(pipeline.col, pipeline.llm, AnswerOptions(max_tokens=80, quote_fallback=False))
+    assert off.finish(prep, Generation("New employees get 40 vacation days.")).abstained
 
 
 @pytest.mark.model

@@ -63,6 +63,16 @@ def test_max_tokens_and_determinism(llm):
     assert a.text == b.text  # temperature 0, fixed seed
 
 
+def test_top_logprobs_of_each_token(llm):
+    g = llm.chat(CAPITAL, GenerationParams(max_tokens=3, top_logprobs=5))
+    assert 1 <= len(g.logprobs) <= 3
+    first = g.logprobs[0]
+    assert 1 <= len(first) <= 5 and all(v <= 0 for v in first.values())
+    best = max(first, key=first.get)
+    assert g.text.startswith(best.strip()) or g.text.startswith(best)  # greedy: the likeliest token was written
+    assert llm.chat(CAPITAL, GenerationParams(max_tokens=3)).logprobs == []  # not asked: none
+
+
 def test_json_schema_constrains_the_output(llm):
     schema = {"type": "object", "properties": {"city": {"type": "string"}, "population_millions":
                                                 {"type": "number"}}, "required": ["city", "population_millions"]}

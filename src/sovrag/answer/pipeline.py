@@ -15,22 +15,25 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from sovrag.answer.contradict import find_contradictions
 from sovrag.answer.followup import Turn, context_turns, retrieval_query
+from sovrag.answer.options import AnswerOptions
 from sovrag.answer.prompt import ABSTAIN_TEXT, STYLES, build_messages
+from sovrag.answer.quote import quote
 from sovrag.answer.streaming import SentenceBuffer
 from sovrag.answer.verify import verify, verify_sentence
-from sovrag.answer.yesno import decide
+from sovrag.answer.yesno import decide, llm_log_odds
 from sovrag.collection import Collection
 from sovrag.errors import SovragError
 from sovrag.generate import LLM, Generation, GenerationParams, Message
+from sovrag.reranker import Reranker
+from sovrag.reranker import load as load_reranker
 from sovrag.retrieve.context import retrieve_context
-from sovrag.store import Filters, SearchMode
 from sovrag.text import split_sentences
 from sovrag.types import Answer, AnswerSentence, Context, Source
-from sovrag.verifier import Verifier
+from sovrag.verifier import Verifier, is_yes_no
 from sovrag.verifier import load as load_verifier
 
 _ABSTAIN_PATTERNS = re.compile(
@@ -38,41 +41,6 @@ _ABSTAIN_PATTERNS = re.compile(
     r"no (?:information|mention)|not (?:mentioned|provided|specified|stated) in|unable to (?:answer|find)",
     re.IGNORECASE,
 )
-
-
-@dataclass
-class AnswerOptions:
-    top_k: int = 6
-    mode: SearchMode = "hybrid"
-    filters: Filters | None = None
-    compress: bool = True
-    #: Prompt tokens for sources; 0 = sized to the model's context.
-    budget_tokens: int = 0
-    #: Compression never keeps a sentence scoring below this share of the best sentence's score.
-    compress_floor: float = 0.5
-    #: The best-ranked chunks kept whole by compression (they most often hold the answer and its context).
-    #: Defaults (budget 250 tokens, keep 1 whole, floor 0.5) were chosen on a dev sample of HaluEval-QA
-    #: (seed 99) and then measured on the benchmark sample (seed 13): docs/benchmarks.md.
-    compress_keep_whole: int = 1
-    max_tokens: int = 256
-    #: Abstain without generating when the best question-sentence similarity is below this...
-    min_relevance: float = 0.3
-    #: ...or when no source holds at least this share of the question's content terms (0 = off: the gate did
-    #: not survive paraphrased questions; the verifier decides after generating instead, docs/benchmarks.md).
-    min_coverage: float = 0.0
-    #: How answer sentences are checked: "model" (the shipped groundedness verifier), "lexical" (no model), or
-    #: the folder of a verifier trained by `python -m sovrag.train verifier`.
-    verify: str = "model"
-    #: An unsupported sentence is "mark"ed [unsupported] or "withhold"n from the answer text.
-    unsupported: str = "mark"
-    #: A sentence the verifier does not support but finds no source contradicting may still be supported by
-    #: the lexical rule (term coverage + similarity, numbers must match): generated answers restate the
-    #: question's multi-hop premises in words the verifier was not trained to accept (docs/benchmarks.md).
-    lexical_fallback: bool = True
-    max_chunks_per_doc: int = 3
-    #: "simple" or "cited" (see answer/prompt.py); "auto": simple for local llama.cpp models, else cited.
-    prompt_style: str = "auto"
-    params: GenerationParams = field(default_factory=GenerationParams)
 
 
 @dataclass
@@ -112,6 +80,19 @@ class AnswerPipeline:
         if self.opt.unsupported not in ("mark", "withhold"):
             raise SovragError(f"unsupported {self.opt.unsupported!r}: expected mark or withhold")
         self._verifier: Verifier | None = None
+        self._reranker: Reranker | None = None
+
+    def reranker(self) -> Reranker | None:
+        """The reranker, loaded on first use; None when reranking is off."""
+        if self.opt.rerank == "off":
+            return None
+        if self._reranker is None:
+            self._reranker = load_reranker(self.opt.rerank)
+        return self._reranker
+
+    def min_answerable(self, ctx: Context) -> float:
+        """The answerability under which to abstain: the option, else the reranker's calibrated threshold."""
+        return self.opt.min_answerable if self.opt.min_answerable is not None else ctx.answerable_threshold
 
     def verifier(self) -> Verifier | None:
         """The groundedness verifier, loaded on first use; None for lexical verification."""
@@ -149,6 +130,7 @@ class AnswerPipeline:
             self.col, question, retrieval_query(question, history), top_k=o.top_k, mode=o.mode, filters=o.filters,
             max_chunks_per_doc=o.max_chunks_per_doc, budget_tokens=self.budget(), count_tokens=self.llm.count_tokens,
             compress_sentences=o.compress, compress_floor=o.compress_floor, keep_whole=o.compress_keep_whole,
+            reranker=self.reranker(),
         )
 
     def prepare(self, question: str, history: Sequence[Turn] = (), context: Context | None = None) -> Prepared:
@@ -157,22 +139,32 @@ class AnswerPipeline:
         reason = ""
         if not ctx.hits:
             reason = "the collection has no passage matching the question"
+        elif ctx.answerable is not None and ctx.answerable < self.min_answerable(ctx):
+            reason = (f"no retrieved passage answers the question (reranker: P(answerable) {ctx.answerable:.2f} < "
+                      f"{self.min_answerable(ctx):.2f})")
         elif ctx.relevance < self.opt.min_relevance:
             reason = (f"no retrieved passage is relevant enough (best similarity {ctx.relevance:.2f} < "
                       f"{self.opt.min_relevance:.2f})")
         elif ctx.coverage < self.opt.min_coverage:
             reason = (f"no retrieved passage covers the question (at most {ctx.coverage:.0%} of its terms, "
                       f"needs {self.opt.min_coverage:.0%})")
+        messages = build_messages(ctx.question, ctx.sources, self.style(), context_turns(history)) if ctx.hits else []
         lead = None
-        if not reason and ctx.hits and self.verifier() is not None:
-            lead = decide(ctx.question, ctx.evidence, self.verifier(), {s.number: s.relevance for s in ctx.sources})
-        hint = lead.text.rstrip(".") if lead else ""
-        messages = build_messages(ctx.question, ctx.sources, self.style(), context_turns(history),
-                                  hint) if ctx.hits else []
+        if not reason and self.opt.yes_no_lead and ctx.hits and self.verifier() is not None \
+                and is_yes_no(ctx.question):
+            odds = llm_log_odds(self.llm, messages, self.params())
+            gate = None if ctx.answerable is not None else {s.number: s.relevance for s in ctx.sources}
+            lead = decide(ctx.question, ctx.evidence, self.verifier(), odds, gate)
+            if lead:
+                messages = build_messages(ctx.question, ctx.sources, self.style(), context_turns(history),
+                                          lead.text.rstrip("."))
         return Prepared(ctx, messages, reason, lead)
 
     def check(self, sentence: str, prep: Prepared) -> AnswerSentence:
-        """One sentence of the draft, verified against the sources the model saw."""
+        """One sentence of the draft, verified against the sources the model saw. A refusal ("the documents do
+        not say") claims nothing a source could support: it is never certified, whatever words it shares."""
+        if ABSTAIN_TEXT.lower().rstrip(".") in sentence.lower() or _ABSTAIN_PATTERNS.search(sentence):
+            return AnswerSentence(sentence, (), False)
         v = self.verifier()
         checked = verify_sentence(sentence, prep.context.evidence, v, prep.question) if v is not None else None
         if checked is not None and not checked.unchecked:
@@ -200,7 +192,8 @@ class AnswerPipeline:
         answer = Answer(ctx.question, "", [], ctx.sources, abstained=False, draft=draft, model=self.llm.name,
                         prompt_tokens=gen.prompt_tokens if gen else 0,
                         completion_tokens=gen.completion_tokens if gen else 0,
-                        finish_reason=(gen.finish_reason or "") if gen else "", engine=dict(gen.timings) if gen else {})
+                        finish_reason=(gen.finish_reason or "") if gen else "", engine=dict(gen.timings) if gen else {},
+                        answerable=None if ctx.answerable is None else round(ctx.answerable, 4))
         if gen is not None:
             timings.setdefault("generate_s", gen.seconds)
         closest = sorted(ctx.sources, key=lambda s: -s.relevance)[:3]
@@ -209,11 +202,19 @@ class AnswerPipeline:
         if sentences is None:
             sentences = ([prep.lead] if prep.lead else []) + [self.check(x, prep) for x in self.draft_sentences(
                 draft, prep)]
+        model_abstained = not draft or ABSTAIN_TEXT.lower().rstrip(".") in draft.lower() or bool(
+            _ABSTAIN_PATTERNS.search(draft) and len(draft) < 200)
+        drafted = [s for s in sentences if s is not prep.lead and (s.citations or not s.supported)]
+        if not any(s.supported and s.citations for s in drafted) and self._answerable(ctx):
+            quoted = quote(ctx, prep.lead)
+            if quoted is not None:
+                # nothing was streamed yet unless a lead was: the model's own refusal need not be shown
+                keep = sentences if prep.lead else [s for s in sentences if not model_abstained]
+                sentences = [*keep, quoted]
+                answer.quoted = True
         answer.sentences = sentences
         claims = [s for s in sentences if s.citations or not s.supported]
         if not any(s.supported and s.citations for s in claims):
-            model_abstained = not draft or ABSTAIN_TEXT.lower().rstrip(".") in draft.lower() or (
-                _ABSTAIN_PATTERNS.search(draft) and len(draft) < 200)
             reason = ("the model found no answer in the sources" if model_abstained
                       else "no sentence of the model's answer is supported by the sources")
             return self._abstain(answer, reason, closest, timings)
@@ -226,6 +227,9 @@ class AnswerPipeline:
         timings["verify_s"] = timings.get("verify_s", 0.0) + time.perf_counter() - t0
         answer.timings = {k: round(v, 4) for k, v in timings.items()}
         return answer
+
+    def _answerable(self, ctx: Context) -> bool:
+        return self.opt.quote_fallback and ctx.answerable is not None and ctx.answerable >= self.min_answerable(ctx)
 
     def draft_sentences(self, draft: str, prep: Prepared) -> list[str]:
         out = split_sentences(draft)

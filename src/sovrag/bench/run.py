@@ -257,7 +257,7 @@ def run_bench(settings: Settings, col: Collection, llm: LLM, opt: BenchOptions,
     # (an OpenAI-compatible host may reject the unknown field, so it is sent to the local model only)
     params = GenerationParams(extra={"cache_prompt": False}) if local else GenerationParams()
     options = AnswerOptions(top_k=opt.top_k, max_tokens=opt.max_tokens, min_relevance=0.0, min_coverage=0.0,
-                            params=params)
+                            min_answerable=0.0, params=params)
     pipeline = AnswerPipeline(col, model, options)
     progress("warming up the model")
     answer_once(pipeline, "What is this collection about?")  # not a timed question: no cache hit later

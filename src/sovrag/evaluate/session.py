@@ -47,8 +47,7 @@ def run(settings: Settings, col: Collection, model: LLM, judge_llm: LLM | None, 
     if col.store.count() == 0:
         raise SovragError(f"collection {col.name!r}: is empty; ingest documents into it first")
     options = EvalOptions(k=k, metrics=tuple(metrics), strictness=strictness,
-                          answer=AnswerOptions(top_k=top_k, max_tokens=max_tokens, verify=settings.verify,
-                                                       unsupported=settings.unsupported))
+                          answer=AnswerOptions.of(settings, top_k=top_k, max_tokens=max_tokens))
     result = evaluate(col, model, Judge(judge_llm) if judge_llm else None, ds.samples, options,
                       dataset=str(dataset), dataset_errors=ds.errors, progress=progress)
     folder = save_run(result, settings.data_dir, out_dir)

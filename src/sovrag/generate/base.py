@@ -26,10 +26,15 @@ class GenerationParams:
     json_schema: dict[str, Any] | None = None
     #: Backend-specific request fields passed through as they are (e.g. llama.cpp's cache_prompt).
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Return the log-probabilities of this many most likely tokens at each generated position (0 = none).
+    top_logprobs: int = 0
 
     def request_fields(self) -> dict[str, Any]:
         body: dict[str, Any] = {"max_tokens": self.max_tokens, "temperature": self.temperature, "seed": self.seed,
                                 **self.extra}
+        if self.top_logprobs:
+            body["logprobs"] = True
+            body["top_logprobs"] = self.top_logprobs
         if self.stop:
             body["stop"] = list(self.stop)
         if self.json_schema is not None:
@@ -49,6 +54,8 @@ class Generation:
     seconds: float = 0.0
     #: Engine-reported timings where the backend has them (llama.cpp: prompt_ms, predicted_ms, ...).
     timings: dict[str, float] = field(default_factory=dict)
+    #: Per generated token, the most likely tokens and their log-probabilities (when asked: top_logprobs).
+    logprobs: list[dict[str, float]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -90,7 +90,7 @@ class LlamaCppLLM:
         self.name = name
         self.path = path
         self._context = context
-        self._http = httpx.Client(base_url=self.server.listening_address, timeout=30,
+        self._http = httpx.Client(base_url=self.server.listening_address, timeout=120,
                                   headers={"Authorization": f"Bearer {self._key}"})
         log.info("loaded %s in %.1f s (%d threads, n_ctx %d)", path, self.load_seconds, n, context)
 
@@ -99,8 +99,11 @@ class LlamaCppLLM:
         return self._context
 
     def count_tokens(self, text: str) -> int:
-        r = self._http.post("/tokenize", json={"content": text})
-        r.raise_for_status()
+        try:
+            r = self._http.post("/tokenize", json={"content": text})
+            r.raise_for_status()
+        except httpx.HTTPError as e:
+            raise GenerationError(f"llama.cpp ({self.name}): cannot count tokens ({e})") from e
         return len(r.json()["tokens"])
 
     def _body(self, messages: Sequence[Message], params: GenerationParams | None) -> dict[str, Any]:

@@ -15,6 +15,7 @@ class ChunkFolder:
         self.finish_reason = ""
         self.usage: dict[str, Any] = {}
         self.timings: dict[str, float] = {}
+        self.logprobs: list[dict[str, float]] = []
 
     def add(self, chunk: dict[str, Any]) -> str:
         """Fold one chunk in; returns the text it adds."""
@@ -27,6 +28,7 @@ class ChunkFolder:
             piece = (choice.get("delta") or {}).get("content")
             if piece:
                 delta += piece
+            self.logprobs.extend(top_logprobs(choice))
             if choice.get("finish_reason"):
                 self.finish_reason = choice["finish_reason"]
         if delta:
@@ -41,7 +43,20 @@ class ChunkFolder:
             finish_reason=self.finish_reason,
             seconds=seconds,
             timings=dict(self.timings),
+            logprobs=self.logprobs,
         )
+
+
+def top_logprobs(choice: dict[str, Any]) -> list[dict[str, float]]:
+    """Per token of a choice, {token: log-probability} of its most likely alternatives (OpenAI's shape)."""
+    out = []
+    for item in ((choice.get("logprobs") or {}).get("content") or []):
+        alts: dict[str, float] = {}
+        for alt in item.get("top_logprobs") or [{"token": item.get("token", ""), "logprob": item.get("logprob")}]:
+            if isinstance(alt, dict) and alt.get("logprob") is not None and alt.get("token") not in alts:
+                alts[str(alt.get("token"))] = float(alt["logprob"])
+        out.append(alts)
+    return out
 
 
 def from_completion(body: dict[str, Any], seconds: float) -> Generation:
@@ -55,4 +70,5 @@ def from_completion(body: dict[str, Any], seconds: float) -> Generation:
         finish_reason=choice.get("finish_reason") or "",
         seconds=seconds,
         timings=dict(body.get("timings") or {}),
+        logprobs=top_logprobs(choice),
     )

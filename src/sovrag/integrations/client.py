@@ -336,7 +336,7 @@ class LocalClient:
                 raise SovragError(f"collection {collection!r}: is empty; ingest documents into it first")
             if self._llm is None:
                 self._llm = create_llm(self.settings)
-            options = AnswerOptions(verify=self.settings.verify, unsupported=self.settings.unsupported, **opts)
+            options = AnswerOptions.of(self.settings, **opts)
             return AnswerPipeline(col, self._llm, options).answer(question, history)
 
     async def aask(self, collection: str, question: str, *, top_k: int | None = None, mode: Mode | None = None,

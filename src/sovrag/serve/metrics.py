@@ -81,7 +81,7 @@ class Metrics:
         self.answers = Counter("sovrag_answers_total", "RAG answers by outcome", ["outcome"], registry=r)
         self.sentences = Counter("sovrag_answer_sentences_total", "Answer sentences by verdict", ["verdict"],
                                  registry=r)
-        for outcome in ("answered", "abstained"):
+        for outcome in ("answered", "quoted", "abstained"):  # quoted: the best source's words, not the model's
             self.answers.labels(outcome)
         for verdict in ("supported", "unsupported", "unchecked"):
             self.sentences.labels(verdict)
@@ -93,12 +93,12 @@ class Metrics:
             self.first_text.observe(t["first_text_s"])
         if "first_token_s" in t:
             self.first_token.observe(t["first_token_s"])
-        retrieval = t.get("retrieve_s", 0.0) + t.get("compress_s", 0.0)
+        retrieval = t.get("retrieve_s", 0.0) + t.get("compress_s", 0.0)  # retrieve_s includes rerank_s
         if "retrieve_s" in t:
             self.retrieval.observe(retrieval)
         if "verify_s" in t:
             self.verification.observe(t["verify_s"])
-        self.answers.labels("abstained" if answer.abstained else "answered").inc()
+        self.answers.labels("abstained" if answer.abstained else "quoted" if answer.quoted else "answered").inc()
         if answer.abstained:
             return
         for s in answer.sentences:

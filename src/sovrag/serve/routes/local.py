@@ -23,6 +23,7 @@ from sovrag import tenancy
 from sovrag.answer import AnswerOptions, AnswerPipeline
 from sovrag.answer.followup import Turn
 from sovrag.ingest.sync import ingest
+from sovrag.reranker import reranker_of
 from sovrag.retrieve import search
 from sovrag.serve.apierror import APIError
 from sovrag.serve.context import ServerContext, get_ctx
@@ -72,6 +73,7 @@ class SearchIn(Target):
     top_k: StrictInt = Field(default=5, ge=1, le=1000)
     mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
     filters: dict[str, FilterValue] | None = None
+    rerank: StrictBool = False
 
 
 class HistoryTurn(BaseModel):
@@ -143,7 +145,8 @@ def ingest_paths(body: IngestIn, ctx: Ctx) -> dict[str, Any]:
 @router.post("/search")
 def search_collection(body: SearchIn, ctx: Ctx) -> dict[str, Any]:
     with ctx.collections.use_store(_store_name(ctx, body.collection, body.tenant)) as col:
-        hits = search(col, body.query, top_k=body.top_k, mode=body.mode, filters=body.filters)
+        hits = search(col, body.query, top_k=body.top_k, mode=body.mode, filters=body.filters,
+                      reranker=reranker_of(ctx.settings) if body.rerank else None)
     return {"data": [{"rank": h.rank, "score": h.score, "id": h.chunk.id, **h.chunk.payload()} for h in hits]}
 
 
@@ -151,9 +154,8 @@ def search_collection(body: SearchIn, ctx: Ctx) -> dict[str, Any]:
 async def ask(body: AskIn, ctx: Ctx) -> StreamingResponse:
     """The question journey, streamed as JSON lines: {"delta": text}..., then {"answer": Answer.to_dict()}."""
     await anyio.to_thread.run_sync(ctx.llm.model)
-    opts = AnswerOptions(top_k=body.top_k, mode=body.mode, filters=body.filters, compress=body.compress,
-                         max_tokens=body.max_tokens, verify=ctx.settings.verify,
-                         unsupported=ctx.settings.unsupported)
+    opts = AnswerOptions.of(ctx.settings, top_k=body.top_k, mode=body.mode, filters=body.filters,
+                            compress=body.compress, max_tokens=body.max_tokens)
     store = _store_name(ctx, body.collection, body.tenant)
     history = [Turn(t.role, t.text) for t in body.history]
 

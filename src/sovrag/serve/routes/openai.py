@@ -269,8 +269,7 @@ async def _rag(body: ChatRequest, params: GenerationParams, comp: _Completion, m
     chosen = body.sovrag or SovragChatOptions()
     retrieval = {k: v for k, v in (("top_k", chosen.top_k), ("mode", chosen.mode), ("filters", chosen.filters),
                                    ("compress", chosen.compress)) if v is not None}
-    opts = AnswerOptions(max_tokens=params.max_tokens, params=params, verify=ctx.settings.verify,
-                         unsupported=ctx.settings.unsupported, **retrieval)  # type: ignore[arg-type]
+    opts = AnswerOptions.of(ctx.settings, max_tokens=params.max_tokens, params=params, **retrieval)
 
     def retrieve() -> tuple[AnswerPipeline, Context]:
         # Only retrieval reads the collection; the rest of the journey needs its embedder alone, so a collection
