@@ -7,6 +7,11 @@ corpus's collection only. Fusion alternatives are measured in the same run by se
 prefetches with another fusion to the same shard.
 
     .venv/bin/python benchmarks/retrieval_quality.py [--queries N] [--seed S]
+    .venv/bin/python benchmarks/retrieval_quality.py --rerank --no-variants   # + the trained reranker
+
+With --rerank, only the questions whose passage is in the held-out test split (sovrag.train.sources.split_of)
+are asked, since the reranker was trained on the others, and "hybrid+rerank" (hybrid search's best reordered
+by the shipped reranker, as `sovrag search --rerank` and `sovrag ask` do) is measured beside the three modes.
 """
 
 from __future__ import annotations
@@ -78,6 +83,19 @@ def run_store(store: EdgeStore, queries: list[data.Query], qvecs: np.ndarray, mo
     return run, (time.perf_counter() - t) * 1000 / max(1, len(queries))
 
 
+def run_reranked(store: EdgeStore, queries: list[data.Query], qvecs: np.ndarray, reranker
+                 ) -> tuple[dict[str, list[str]], float]:
+    """Hybrid search's best `reranker.candidates`, reordered as sovrag's search does (retrieve/rerank.py)."""
+    from sovrag.retrieve.rerank import rerank
+
+    run: dict[str, list[str]] = {}
+    t = time.perf_counter()
+    for q, v in zip(queries, qvecs, strict=True):
+        hits = store.search(SearchQuery(q.text, v), top_k=max(TOP_K, reranker.candidates), mode="hybrid")
+        run[q.id] = [h.chunk.id for h in rerank(reranker, q.text, hits[: reranker.candidates]).hits][:TOP_K]
+    return run, (time.perf_counter() - t) * 1000 / max(1, len(queries))
+
+
 def run_variant(store: EdgeStore, queries: list[data.Query], qvecs: np.ndarray, fusion: object, depth: int
                 ) -> dict[str, list[str]]:
     """The store's hybrid request (same prefetches, same fallback) with another fusion or depth."""
@@ -123,8 +141,17 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--batch", type=int, default=512, help="chunks per upsert")
     ap.add_argument("--no-variants", action="store_true", help="skip the fusion alternatives")
-    ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--rerank", action="store_true",
+                    help="held-out (test-split) questions only, with hybrid+rerank beside the three modes")
     args = ap.parse_args()
+    args.out = args.out or (RESULTS.with_name("retrieval_quality_rerank.json") if args.rerank else RESULTS)
+    reranker = None
+    if args.rerank:
+        from sovrag.reranker import load as load_reranker
+        from sovrag.train.sources import split_of
+
+        reranker = load_reranker()
 
     corpora = data.load_all()
     embedder = create_embedder(data.test_settings())
@@ -138,7 +165,11 @@ def main() -> None:
     qsets: dict[str, tuple[list[data.Query], np.ndarray]] = {}
     for c in data.CORPORA:
         row = {q.id: i for i, q in enumerate(corpora[c].queries)}
-        qs = sample(corpora[c].queries, args.queries, args.seed)
+        pool = corpora[c].queries
+        if reranker is not None:
+            text = {p.id: p.text for p in corpora[c].passages}
+            pool = [q for q in pool if split_of(text[next(iter(q.gold))]) == "test"]
+        qs = sample(pool, args.queries, args.seed)
         qsets[c] = (qs, qvecs_all[c][[row[q.id] for q in qs]])
     qsets["union"] = ([q for c in data.CORPORA for q in qsets[c][0]],
                       np.concatenate([qsets[c][1] for c in data.CORPORA]))
@@ -166,6 +197,15 @@ def main() -> None:
                 per_query[mode] = [ndcg_at_k(run[q.id], qrels[q.id], TOP_K) for q in qs]
                 print(f"  {mode:7s} " + "  ".join(f"{k}={fmt(v)}" for k, v in results[name][mode].items()),
                       flush=True)
+            if reranker is not None:
+                run, ms = run_reranked(store, qs, qv, reranker)
+                results[name]["hybrid+rerank"] = {**evaluate_run(run, qrels, TOP_K), "mean_ms": round(ms, 2)}
+                per_query["hybrid+rerank"] = [ndcg_at_k(run[q.id], qrels[q.id], TOP_K) for q in qs]
+                mean, lo, hi = paired_ci(per_query["hybrid+rerank"], per_query["hybrid"], args.seed)
+                results[name]["hybrid+rerank"]["ndcg@10_vs_hybrid"] = {"diff": round(mean, 4),
+                                                                      "ci95": [round(lo, 4), round(hi, 4)]}
+                print("  hybrid+rerank " + "  ".join(f"{k}={v}" for k, v in results[name]["hybrid+rerank"].items()),
+                      flush=True)
             best = max(("bm25", "dense"), key=lambda m: results[name][m]["ndcg@10"])
             mean, lo, hi = paired_ci(per_query["hybrid"], per_query[best], args.seed)
             margins[name] = {"vs": best, "ndcg@10_diff": round(mean, 4), "ci95": [round(lo, 4), round(hi, 4)]}
@@ -185,6 +225,7 @@ def main() -> None:
         "machine": data.machine(),
         "command": " ".join(["benchmarks/retrieval_quality.py", *sys.argv[1:]]),
         "embedder": embedder.name,
+        "reranker": reranker.name if reranker is not None else None,
         "top_k": TOP_K,
         "store_fusion": store_fusion,
         "seed": args.seed,
@@ -215,6 +256,11 @@ def markdown(report: dict) -> str:
     for name, m in report["hybrid_vs_best_single"].items():
         lines.append(f"- {name}: hybrid - {m['vs']} = {m['ndcg@10_diff']:+.4f} "
                      f"({m['ci95'][0]:+.4f} .. {m['ci95'][1]:+.4f})")
+    for name, modes in report["results"].items():
+        if "hybrid+rerank" in modes:
+            d = modes["hybrid+rerank"]["ndcg@10_vs_hybrid"]
+            lines.append(f"- {name}: hybrid+rerank - hybrid = {d['diff']:+.4f} ({d['ci95'][0]:+.4f} .. "
+                         f"{d['ci95'][1]:+.4f})")
     if report["fusion_variants"]:
         names = list(report["results"])
         lines += ["", "Hybrid fusion alternatives (nDCG@10 / recall@10 / MRR@10):", "",

@@ -5,10 +5,11 @@ HaluEval-QA questions and N BoolQ dev questions (lower-case, paraphrased web que
 of every HaluEval-QA and BoolQ passage, twice: as indexed (gold passage present) and with each question's gold
 passage deleted from the index (gold removed).
 
-    before: verify="lexical", min_coverage=0.5 (the question-term coverage gate), no yes/no lead
-    strict: the verifier alone decides support (no coverage gate; yes/no lead by the verifier)
-    after:  the defaults: as strict, and a sentence the verifier neither supports nor finds contradicted may
-            be supported by the lexical rule
+    before: lexical verification, the question-term coverage gate, no reranker (the defaults before the trust
+            layer)
+    after:  the defaults: the trained verifier, the reranker (reorders the best 20, gates abstention on P(the best
+            answers)), quoting the best source when no sentence of the model's answer is supported
+    no-rerank, no-lexical-fallback, yes-no-lead (LLM log-odds + verifier, fitted on BoolQ dev): variants
 
 Per run: token F1 and contains-answer (HaluEval), yes/no agreement with BoolQ's label (first word of the
 answer; an abstention counts as a miss), citation precision (share of citations on the gold passage) and
@@ -42,11 +43,18 @@ from sovrag.generate import GenerationParams, create_llm  # noqa: E402
 from sovrag.text import strip_citations  # noqa: E402
 from sovrag.train.sources import split_of  # noqa: E402
 
-NO_CACHE = GenerationParams(extra={"cache_prompt": False})
+#: The prompt cache stays on (llama.cpp's default, what `sovrag serve` runs with): within one question the yes/no
+#: probe and the answer share their prompt; across questions only the system prompt is shared.
+PARAMS = GenerationParams()
 CONFIGS = {
-    "before": dict(verify="lexical", min_coverage=0.5),
-    "strict": dict(lexical_fallback=False),  # the verifier alone (the first "after" run)
+    # the defaults before the trust layer: lexical verification, the question-term coverage gate, no reranker
+    "before": dict(verify="lexical", min_coverage=0.5, rerank="off", quote_fallback=False),
+    # the defaults now: the verifier, the reranker and its answerability gate, quoting the best source
     "after": dict(),
+    # variants of "after"
+    "no-rerank": dict(rerank="off"),
+    "no-lexical-fallback": dict(lexical_fallback=False),
+    "yes-no-lead": dict(yes_no_lead=True),
 }
 
 
@@ -81,12 +89,14 @@ def run(pipeline: AnswerPipeline, its: list[dict], label: str) -> list[dict]:
         claims = [s for s in a.sentences if s.citations or not s.supported]
         row = {
             "corpus": it["corpus"], "question": it["question"], "reference": it["answer"], "answer": a.text,
-            "draft": a.draft, "abstained": a.abstained, "reason": a.abstain_reason,
+            "draft": a.draft, "abstained": a.abstained, "reason": a.abstain_reason, "quoted": a.quoted,
+            "answerable": a.answerable,
             "gold_retrieved": any(s.chunk.doc_id == it["gold"] for s in a.sources),
             "citations": len(cited), "gold_citations": len(gold_cited),
             "sentences": len(claims), "unsupported": sum(not s.supported for s in claims),
             "seconds": a.timings.get("total_s", 0.0), "first_text_s": a.timings.get("first_text_s", 0.0),
             "first_token_s": a.timings.get("first_token_s", 0.0), "verify_s": a.timings.get("verify_s", 0.0),
+            "rerank_s": a.timings.get("rerank_s", 0.0),
         }
         if it["corpus"] == "halueval":
             shown = strip_citations(a.text.replace("[unsupported]", ""))
@@ -125,7 +135,9 @@ def summary(rows: list[dict]) -> dict:
             "citation_recall": round(sum(r["gold_citations"] > 0 for r in answered) / len(answered), 3)
             if answered else None,
             "unsupported_sentence_share": round(sum(r["unsupported"] for r in answered) / sents, 3) if sents else None,
-            "seconds_mean": mean("seconds", rs), "first_text_s_mean": mean("first_text_s", answered),
+            "quoted": round(sum(r.get("quoted", False) for r in rs) / len(rs), 3),
+            "seconds_mean": mean("seconds", rs), "rerank_s_mean": mean("rerank_s", rs),
+            "first_text_s_mean": mean("first_text_s", answered),
             "first_token_s_mean": mean("first_token_s", answered), "verify_s_mean": mean("verify_s", answered),
         }
     return out
@@ -136,7 +148,7 @@ def main() -> None:
     ap.add_argument("--questions", type=int, default=100, help="per corpus")
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--llm", default=None, help="LLM spec or profile (default: the bundled 0.5B)")
-    ap.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    ap.add_argument("--configs", nargs="+", default=["before", "after"], choices=list(CONFIGS))
     ap.add_argument("--skip-removed", action="store_true")
     ap.add_argument("--tag", default="", help="suffix of the results file")
     args = ap.parse_args()
@@ -155,7 +167,7 @@ def main() -> None:
         results["llm"] = llm.name
         out = HERE / "results" / f"trust_layer_{llm.name.split(':')[-1]}{args.tag}.json"
         out.parent.mkdir(exist_ok=True)
-        pipes = {k: AnswerPipeline(col, llm, AnswerOptions(max_tokens=64, params=NO_CACHE, **CONFIGS[k]))
+        pipes = {k: AnswerPipeline(col, llm, AnswerOptions(max_tokens=64, params=PARAMS, **CONFIGS[k]))
                  for k in args.configs}
         for k, p in pipes.items():
             rows = run(p, its, f"{k} present")
