@@ -35,19 +35,8 @@ import datasets as D  # noqa: E402
 from sovrag.answer import AnswerOptions, AnswerPipeline  # noqa: E402
 from sovrag.answer.yesno import llm_log_odds, verifier_margin  # noqa: E402
 from sovrag.generate import create_llm  # noqa: E402
+from sovrag.train.reranker import fit_logistic  # noqa: E402  (numpy only; no torch)
 from sovrag.train.sources import split_of  # noqa: E402
-
-
-def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, steps: int = 50) -> np.ndarray:
-    """Weights (bias first) of a logistic regression, by Newton's method."""
-    xb = np.hstack([np.ones((len(x), 1)), x])
-    w = np.zeros(xb.shape[1])
-    for _ in range(steps):
-        p = 1 / (1 + np.exp(-xb @ w))
-        grad = xb.T @ (p - y) + l2 * w
-        hess = xb.T @ (xb * (p * (1 - p))[:, None]) + l2 * np.eye(len(w))
-        w -= np.linalg.solve(hess, grad)
-    return w
 
 
 def cv_accuracy(x: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 13) -> float:
