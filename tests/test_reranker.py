@@ -122,3 +122,13 @@ def test_a_compound_question_is_scored_part_by_part(r):
     out = rerank(r, q, hits)
     assert {h.chunk.id for h in out.hits[:2]} == {"c0", "c1"}  # each part's passage above the unrelated one
     assert out.answerable >= max(rerank(r, p, hits).answerable for p in question_parts(q)) - 1e-9
+
+
+def test_a_collection_of_a_few_chunks_is_gated_on_the_logit_alone(r):
+    # hybrid scores are normalised by each candidate list's spread: over 3 chunks they are not the scale the gate
+    # was calibrated on, so the logit-only calibration decides (it once refused a one-document collection)
+    hits = [ScoredChunk(Chunk(f"c{i}", f"d{i}", t, f"/d{i}", "", 0), 0.1, i + 1) for i, t in enumerate(PASSAGES)]
+    asked = rerank(r, "How many vacation days does a new employee get?", hits)
+    assert asked.threshold == r.gate["logit_only"]["threshold"] and asked.answerable >= asked.threshold
+    off = rerank(r, "Who won the football world cup in 1998?", hits)
+    assert off.answerable < off.threshold

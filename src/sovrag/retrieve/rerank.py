@@ -54,5 +54,8 @@ def rerank(reranker: Reranker, question: str, hits: list[ScoredChunk], hybrid: b
     probs = Reranker.probability(logits)
     order = np.argsort(-key, kind="stable")
     out = [replace(hits[i], score=round(float(probs[i]), 4), rank=r + 1) for r, i in enumerate(order)]
-    p, threshold = reranker.answerable(float(logits.max()), float(search.max()) if hybrid else None)
+    # the hybrid score enters the gate only over as many candidates as it was calibrated on: DBSF scores each
+    # list by its own spread, so a collection of a few chunks gives scores of another scale (logit alone then)
+    full = hybrid and len(hits) >= reranker.candidates
+    p, threshold = reranker.answerable(float(logits.max()), float(search.max()) if full else None)
     return Reranked(out, p, threshold)
