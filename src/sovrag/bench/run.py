@@ -141,12 +141,12 @@ def answer_once(pipeline: AnswerPipeline, question: str) -> dict[str, Any]:
     assert isinstance(answer, Answer)
     t, tm = answer.timings, answer.engine
     prepare_s = t.get("retrieve_s", 0.0) + t.get("compress_s", 0.0)
-    first = t.get("first_token_s")  # from the start of the stream, i.e. after retrieval
+    first = t.get("first_token_s")  # from the start of retrieval (the stream counts the context's time)
     return {
         "question": question, "retrieved": len(context.hits), "sources": len(answer.sources),
         "generated": "generate_s" in t, "abstained": answer.abstained,
-        "prepare_s": round(prepare_s, 4), "ttft_s": round(prepare_s + first, 4) if first is not None else None,
-        "llm_first_token_s": round(first, 4) if first is not None else None,
+        "prepare_s": round(prepare_s, 4), "ttft_s": round(first, 4) if first is not None else None,
+        "llm_first_token_s": round(first - prepare_s, 4) if first is not None else None,
         "generate_s": round(t.get("generate_s", 0.0), 4), "verify_s": round(t.get("verify_s", 0.0), 4),
         "total_s": round(end - t0, 4),
         "prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens,
@@ -256,8 +256,9 @@ def run_bench(settings: Settings, col: Collection, llm: LLM, opt: BenchOptions,
     # llama.cpp keeps earlier prompts in a cache and reuses them: off, so no request profits from another
     # (an OpenAI-compatible host may reject the unknown field, so it is sent to the local model only)
     params = GenerationParams(extra={"cache_prompt": False}) if local else GenerationParams()
-    options = AnswerOptions(top_k=opt.top_k, max_tokens=opt.max_tokens, min_relevance=0.0, min_coverage=0.0,
-                            min_answerable=0.0, params=params)
+    # the settings' verification and reranking, as `ask` and the server run them; no gate refuses a question
+    options = AnswerOptions.of(settings, top_k=opt.top_k, max_tokens=opt.max_tokens, min_relevance=0.0,
+                               min_coverage=0.0, min_answerable=0.0, params=params)
     pipeline = AnswerPipeline(col, model, options)
     progress("warming up the model")
     answer_once(pipeline, "What is this collection about?")  # not a timed question: no cache hit later
