@@ -62,6 +62,11 @@ class Prepared:
         return self.context.sources
 
 
+def _refuses(text: str) -> bool:
+    """Whether `text` says the documents do not answer (sovrag's own words or a model's way of saying it)."""
+    return ABSTAIN_TEXT.lower().rstrip(".") in text.lower() or bool(_ABSTAIN_PATTERNS.search(text))
+
+
 class AnswerPipeline:
     """The question journey: retrieve -> Context -> prompt -> generate -> verify -> Answer.
 
@@ -163,7 +168,7 @@ class AnswerPipeline:
     def check(self, sentence: str, prep: Prepared) -> AnswerSentence:
         """One sentence of the draft, verified against the sources the model saw. A refusal ("the documents do
         not say") claims nothing a source could support: it is never certified, whatever words it shares."""
-        if ABSTAIN_TEXT.lower().rstrip(".") in sentence.lower() or _ABSTAIN_PATTERNS.search(sentence):
+        if _refuses(sentence):
             return AnswerSentence(sentence, (), False)
         v = self.verifier()
         checked = verify_sentence(sentence, prep.context.evidence, v, prep.question) if v is not None else None
@@ -202,8 +207,8 @@ class AnswerPipeline:
         if sentences is None:
             sentences = ([prep.lead] if prep.lead else []) + [self.check(x, prep) for x in self.draft_sentences(
                 draft, prep)]
-        model_abstained = not draft or ABSTAIN_TEXT.lower().rstrip(".") in draft.lower() or bool(
-            _ABSTAIN_PATTERNS.search(draft) and len(draft) < 200)
+        model_abstained = not draft or (_refuses(draft) and len(draft) < 200) or ABSTAIN_TEXT.lower().rstrip(".") \
+            in draft.lower()
         drafted = [s for s in sentences if s is not prep.lead and (s.citations or not s.supported)]
         if not any(s.supported and s.citations for s in drafted) and self._answerable(ctx):
             quoted = quote(ctx, prep.lead)

@@ -16,8 +16,7 @@ import numpy as np
 from sovrag.collection import Collection
 from sovrag.reranker import Reranker
 from sovrag.retrieve.compress import SentencePool, build_pool, compress, lexical_overlap
-from sovrag.retrieve.rerank import rerank
-from sovrag.retrieve.search import search
+from sovrag.retrieve.search import search, search_reranked
 from sovrag.store import Filters, SearchMode
 from sovrag.types import Context, Evidence, ScoredChunk, Source
 
@@ -48,20 +47,15 @@ def retrieve_context(
     answerable, threshold = None, 0.0
     if reranker is None:
         hits = search(collection, query, top_k=top_k * 2, mode=mode, filters=filters, vector=query_vec)
-    else:
-        hits = search(collection, query, top_k=max(reranker.candidates, top_k * 2), mode=mode, filters=filters,
-                      vector=query_vec)[: max(reranker.candidates, top_k * 2)]
-        t_r = time.perf_counter()
-        # a follow-up is read with the question it follows
-        r = rerank(reranker, query, hits[: reranker.candidates], hybrid=mode == "hybrid")
-        hits = r.hits + hits[reranker.candidates:]
+    else:  # a follow-up is searched and reranked with the question it follows
+        hits, r = search_reranked(collection, query, max(reranker.candidates, top_k * 2), mode, filters, query_vec,
+                                  reranker)
         answerable, threshold = r.answerable, r.threshold
-        rerank_s = time.perf_counter() - t_r
     hits = _diverse(hits, top_k, max_chunks_per_doc)
     t1 = time.perf_counter()
     timings = {"retrieve_s": t1 - t0}
     if reranker is not None:
-        timings["rerank_s"] = rerank_s
+        timings["rerank_s"] = r.seconds
     if not hits:
         return Context(question, query, q_vec, [], [], [], 0.0, 0.0, timings, answerable, threshold)
     # Sentences are scored against the question itself: a follow-up's search brings the earlier topic's

@@ -5,6 +5,7 @@ does not."""
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -20,6 +21,7 @@ class Reranked:
     #: the answer pipeline abstains.
     answerable: float
     threshold: float
+    seconds: float = 0.0  # the reranker's time
 
 
 #: Where a question asks two things ("What is X, and how many Y?"; "Is X? What is Y?"): a second question
@@ -45,6 +47,7 @@ def rerank(reranker: Reranker, question: str, hits: list[ScoredChunk], hybrid: b
     the question through when some part is answered (the verifier then checks each sentence of the answer)."""
     if not hits:
         return Reranked([], 0.0, reranker.answerable(-1e9, None)[1])
+    t0 = time.perf_counter()
     texts = [h.chunk.text for h in hits]
     logits = reranker.scores(question, texts)
     for part in question_parts(question):
@@ -58,4 +61,4 @@ def rerank(reranker: Reranker, question: str, hits: list[ScoredChunk], hybrid: b
     # list by its own spread, so a collection of a few chunks gives scores of another scale (logit alone then)
     full = hybrid and len(hits) >= reranker.candidates
     p, threshold = reranker.answerable(float(logits.max()), float(search.max()) if full else None)
-    return Reranked(out, p, threshold)
+    return Reranked(out, p, threshold, time.perf_counter() - t0)

@@ -11,6 +11,7 @@ import numpy as np
 from sovrag.collection import Collection
 from sovrag.errors import SovragError
 from sovrag.reranker import Reranker
+from sovrag.retrieve.rerank import Reranked, rerank
 from sovrag.store import SEARCH_MODES, Filters, SearchMode, SearchQuery
 from sovrag.types import ScoredChunk
 
@@ -23,6 +24,24 @@ def search(collection: Collection, question: str, top_k: int = 5, mode: SearchMo
     """Ranked chunks for `question`; `vector` is its embedding when the caller already has it. With a
     `reranker`, the engine's best (as many as the reranker was calibrated on) are reordered by it and scored
     with P(the chunk answers)."""
+    if reranker is None:
+        return _engine(collection, question, top_k, mode, filters, vector)
+    return search_reranked(collection, question, top_k, mode, filters, vector, reranker)[0]
+
+
+def search_reranked(collection: Collection, question: str, top_k: int, mode: SearchMode, filters: Filters | None,
+                    vector: np.ndarray | None, reranker: Reranker) -> tuple[list[ScoredChunk], Reranked]:
+    """The engine's best max(top_k, reranker.candidates), its first `candidates` reordered by the reranker and the
+    rest after them (renumbered), cut to `top_k`; and the reranking (its answerability for the gate)."""
+    hits = _engine(collection, question, max(top_k, reranker.candidates), mode, filters, vector)
+    top, rest = hits[: reranker.candidates], hits[reranker.candidates:]
+    r = rerank(reranker, question, top, hybrid=mode == "hybrid")
+    out = r.hits + [replace(h, rank=len(r.hits) + k + 1) for k, h in enumerate(rest)]
+    return out[:top_k], r
+
+
+def _engine(collection: Collection, question: str, top_k: int, mode: SearchMode, filters: Filters | None,
+            vector: np.ndarray | None) -> list[ScoredChunk]:
     question = (question or "").strip()
     if not question:
         raise SovragError("question: empty; ask something")
@@ -34,15 +53,7 @@ def search(collection: Collection, question: str, top_k: int = 5, mode: SearchMo
         vector = None
     elif vector is None:
         vector = collection.embedder.embed([question])[0]
-    if reranker is None:
-        return collection.store.search(SearchQuery(question, vector), top_k=top_k, mode=mode, filters=filters)
-    from sovrag.retrieve.rerank import rerank
-
-    hits = collection.store.search(SearchQuery(question, vector), top_k=max(top_k, reranker.candidates), mode=mode,
-                                   filters=filters)
-    top, rest = hits[: reranker.candidates], hits[reranker.candidates:]
-    reranked = rerank(reranker, question, top, hybrid=mode == "hybrid").hits
-    return (reranked + [replace(h, rank=len(reranked) + k + 1) for k, h in enumerate(rest)])[:top_k]
+    return collection.store.search(SearchQuery(question, vector), top_k=top_k, mode=mode, filters=filters)
 
 
 def parse_filters(items: Sequence[str]) -> dict[str, Any]:
