@@ -1,4 +1,4 @@
-"""Saved runs of `sovrag eval` and `sovrag bench`: one folder each under `<data dir>/reports/`.
+"""Saved runs of `sovrag eval`, `sovrag bench` and `sovrag tune`: one folder each under `<data dir>/reports/`.
 
 A run folder holds `summary.json` (what lists and the web UI show), `report.html` (a self-contained page,
 plots inlined, openable offline) and whatever else the run wrote (`results.json`, PNG plots). The server
@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-RunKind = Literal["eval", "bench"]
-_RUN_ID = re.compile(r"^(eval|bench)-\d{8}T\d{6}Z-[0-9a-f]{6}$")
+RunKind = Literal["eval", "bench", "tune"]
+_RUN_ID = re.compile(r"^(eval|bench|tune)-\d{8}T\d{6}Z-[0-9a-f]{6}$")
 
 
 @dataclass(frozen=True)

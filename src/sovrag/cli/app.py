@@ -20,6 +20,7 @@ from sovrag.cli.ingest import ingest
 from sovrag.cli.mcp import mcp
 from sovrag.cli.models import models_app
 from sovrag.cli.serve import serve
+from sovrag.cli.tune import tune
 from sovrag.config import load_settings
 from sovrag.errors import SovragError
 
@@ -37,6 +38,7 @@ app.command("check")(check)
 app.command()(bench)
 app.command()(cost)
 app.command()(mcp)
+app.command()(tune)
 
 
 def _version(value: bool) -> None:

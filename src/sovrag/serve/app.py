@@ -65,8 +65,10 @@ def _llms(settings: Settings, llm: LLM | None, opts: ServerOptions,
 
 
 def _check_llm_spec(spec: str) -> None:
-    """A `llamacpp:` spec names a bundled model or a .gguf file; anything else is checked on first use."""
+    """A `llamacpp:` spec names a bundled model or a .gguf file (and maybe `+lora:ADAPTER`); anything else is
+    checked on first use."""
     scheme, _, rest = spec.partition(":")
+    rest = rest.partition("+lora:")[0]
     if scheme == "llamacpp" and rest and not (rest.endswith(".gguf") or "/" in rest):
         try:
             get_spec(rest)

@@ -49,10 +49,13 @@ RAG_PREFIX = "rag:"
 
 def spec_names(given: str) -> list[str]:
     """Names a client may use for the LLM of this spec or profile; the first is the one /v1/models lists."""
-    spec = PROFILES.get(given, given)
+    base, plus, adapter = given.partition("+lora:")
+    spec = PROFILES.get(base, base) + plus + adapter
     scheme, _, rest = spec.partition(":")
     if scheme == "llamacpp":
+        rest, plus, adapter = rest.partition("+lora:")
         short = Path(rest).stem if rest.endswith(".gguf") or "/" in rest else rest
+        short += f"+lora:{Path(adapter).stem if '/' in adapter else adapter}" if plus else ""
     else:
         short = spec.rsplit("model=", 1)[-1] if "model=" in spec else spec
     return [short, spec, given]
