@@ -212,7 +212,7 @@ def test_an_adapter_on_a_host_or_a_tuned_base_is_refused(tmp_path):
 
 
 def test_bad_training_settings_are_named():
-    for kwargs, match in (({"rank": 0}, "rank 0"), ({"lr": 3.0}, "lr 3.0"), ({"steps": 0}, "steps 0"),
+    for kwargs, match in (({"rank": 0}, "rank 0"), ({"lr": 3.0}, "lr 3.0"), ({"steps": -1}, "steps -1"),
                           ({"targets": ("q_proj", "lm_head")}, "lm_head")):
         with pytest.raises(SovragError, match=match):
             LoraSettings(**kwargs).check()
@@ -337,3 +337,14 @@ def test_tune_end_to_end_interrupted_resumed_registered_and_measured(smol):
     r = runner.invoke(app, ["--data-dir", str(smol.data_dir), "ask", "How many vacation days do new employees get?",
                             "-c", "examples", "--llm", "llamacpp:smollm2-135m+lora:smoke"])
     assert r.exit_code == 0, r.output
+
+
+def test_the_server_names_an_adapted_model_by_its_base_and_adapter():
+    from sovrag.serve.app import _check_llm_spec
+    from sovrag.serve.routes.openai import spec_names
+
+    assert spec_names("fast+lora:team")[0] == "qwen2.5-coder-0.5b-instruct-q4_k_m+lora:team"
+    assert spec_names("llamacpp:/m/base.gguf+lora:/a/team.gguf")[0] == "base+lora:team"
+    _check_llm_spec("llamacpp:qwen2.5-0.5b+lora:team")  # the base is checked; the adapter when loaded
+    with pytest.raises(ConfigError, match="not a bundled model"):
+        _check_llm_spec("llamacpp:no-such-model+lora:team")

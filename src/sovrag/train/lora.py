@@ -145,7 +145,8 @@ def load_base(path: Path, threads: int = 0):
             raise ModelError(f"base model {path}: not a GGUF file (bad magic bytes)")
     arch = gguf_architecture(path)
     transformers.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()  # the CLI shows its own
+    transformers.utils.logging.disable_progress_bar()  # the CLI shows its own progress...
+    _quiet_gguf_loading()
     try:
         tok = transformers.AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
         model = transformers.AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name,
@@ -163,6 +164,20 @@ def load_base(path: Path, threads: int = 0):
     if tok.chat_template is None:
         raise ModelError(f"base model {path}: the GGUF has no chat template; sovrag answers through one")
     return model, tok, arch
+
+
+def _quiet_gguf_loading() -> None:
+    """...and transformers' GGUF reader draws a tqdm bar of its own, outside its progress-bar switch."""
+    from functools import partial
+
+    from tqdm.auto import tqdm
+
+    try:
+        from transformers import modeling_gguf_pytorch_utils as gguf_utils
+    except ImportError:
+        return
+    if getattr(gguf_utils, "tqdm", None) is tqdm:
+        gguf_utils.tqdm = partial(tqdm, disable=True)
 
 
 def end_of_turn(tok) -> str:

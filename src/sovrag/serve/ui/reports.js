@@ -1,4 +1,4 @@
-// Saved `sovrag eval` / `sovrag bench` runs on the tenant's collections, each opening its HTML report.
+// Saved `sovrag eval` / `sovrag bench` / `sovrag tune` runs on the tenant's collections, each opening its HTML report.
 // The report is fetched with the key and shown in a sandboxed frame: it can run no script and cannot
 // reach this page's storage (where the key is).
 
