@@ -348,3 +348,26 @@ def test_the_server_names_an_adapted_model_by_its_base_and_adapter():
     _check_llm_spec("llamacpp:qwen2.5-0.5b+lora:team")  # the base is checked; the adapter when loaded
     with pytest.raises(ConfigError, match="not a bundled model"):
         _check_llm_spec("llamacpp:no-such-model+lora:team")
+
+
+def test_the_shipped_adapters_data_is_public_train_split_and_in_sovrags_format():
+    from sovrag.answer.prompt import ABSTAIN_TEXT
+    from sovrag.train.lora_public import examples
+    from sovrag.train.sources import split_of
+
+    cache = Path.home() / ".cache" / "sovrag-train"
+    ex = examples(cache, 6, seed=13)
+    assert sorted({e.kind for e in ex}) == ["boolq", "halueval", "unanswerable"]
+    assert ex == examples(cache, 6, seed=13)  # seeded
+    for e in ex:
+        prompt = e.messages[-1].content
+        passages = [p.split("\n", 1)[1] for p in prompt.split("Documents:\n\n", 1)[1].split("\n\nQuestion:")[0]
+                    .split("\n\n[")]
+        assert all(split_of(p) == "train" for p in passages), "only train-split documents"
+        if e.kind == "unanswerable":
+            assert e.answer == ABSTAIN_TEXT
+        elif e.kind == "boolq":
+            assert e.answer.split(".")[0] in ("Yes", "No") and 'The documents say: "' in e.answer
+        else:
+            quoted = e.answer.split('The documents say: "', 1)[-1].rstrip('"')
+            assert quoted in prompt

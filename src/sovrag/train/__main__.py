@@ -8,6 +8,9 @@
     python -m sovrag.train export verifier|reranker --model DIR --pack PACK --out DIR
                                         # ONNX, int8, threshold on dev, metrics on test, manifest
 
+    python -m sovrag.train adapter --base fast --out DIR [--per-source N] [--steps N]
+                                        # the `sovrag-rag` LoRA adapter from public data (lora_public.py)
+
 The split lets the fine-tune run on a GPU machine with nothing but torch: the pack and the base weights travel
 there, `fit --parts` sends back weights small enough to carry, and `export` finishes here.
 """
@@ -76,11 +79,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache", type=Path, default=CACHE)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--quick", action="store_true")
+    p = sub.add_parser("adapter", help="the sovrag-rag LoRA adapter for a local LLM, from public data")
+    p.add_argument("--base", default="fast", help="base model: fast, quality, a bundled name or a .gguf path")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--per-source", type=int, default=120, help="answerable examples from each of HaluEval-QA, BoolQ")
+    p.add_argument("--steps", type=int, default=0)
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--rank", type=int, default=8)
+    p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--cache", type=Path, default=CACHE)
+    p.add_argument("--data-dir", type=Path, default=None, help="sovrag data directory holding the base model")
     a = ap.parse_args(argv)
     try:
         from sovrag.train import recipes
 
-        if a.command in ("verifier", "reranker"):
+        if a.command == "adapter":
+            from sovrag.train.adapter_recipe import build_adapter
+
+            build_adapter(a)
+        elif a.command in ("verifier", "reranker"):
             recipes.run(a.command, a.out, a.cache, seed=a.seed, quick=a.quick, **_overrides(a))
         elif a.command == "pack":
             recipes.make_pack(a.model, a.out, a.cache, seed=a.seed, quick=a.quick)
