@@ -147,43 +147,52 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--questions", type=int, default=100, help="per corpus")
     ap.add_argument("--seed", type=int, default=13)
-    ap.add_argument("--llm", default=None, help="LLM spec or profile (default: the bundled 0.5B)")
+    ap.add_argument("--llm", nargs="+", default=[None], help="LLM specs or profiles, answered side by side on one "
+                    "index (default: the bundled 0.5B); e.g. fast fast+lora:/path/adapter.gguf")
     ap.add_argument("--configs", nargs="+", default=["before", "after"], choices=list(CONFIGS))
     ap.add_argument("--skip-removed", action="store_true")
+    ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--tag", default="", help="suffix of the results file")
     args = ap.parse_args()
     its = items(args.questions, args.seed)
     passages = D.union([D.load("halueval"), D.load("boolq")]).passages
     base = D.test_settings()
-    results: dict = {"machine": D.machine(), "questions_per_corpus": args.questions, "seed": args.seed,
-                     "index_passages": len(passages), "configs": {k: CONFIGS[k] for k in args.configs}}
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
         data.mkdir()
         (data / "models").symlink_to(base.models_dir, target_is_directory=True)
         settings = base.with_overrides(data_dir=data, llm_context=4096)
         col = AQ.build_index(settings, "trust", passages)
-        llm = create_llm(settings, args.llm)
-        results["llm"] = llm.name
-        out = HERE / "results" / f"trust_layer_{llm.name.split(':')[-1]}{args.tag}.json"
-        out.parent.mkdir(exist_ok=True)
-        pipes = {k: AnswerPipeline(col, llm, AnswerOptions(max_tokens=64, params=PARAMS, **CONFIGS[k]))
-                 for k in args.configs}
-        for k, p in pipes.items():
-            rows = run(p, its, f"{k} present")
-            results[f"{k}_present"] = summary(rows)
-            results[f"rows_{k}_present"] = rows
-            out.write_text(json.dumps(results, indent=2))
+        runs = []
+        for spec in args.llm:
+            llm = create_llm(settings, spec)
+            results = {"machine": D.machine(), "questions_per_corpus": args.questions, "seed": args.seed,
+                       "index_passages": len(passages), "configs": {k: CONFIGS[k] for k in args.configs},
+                       "llm": llm.name, "max_tokens": args.max_tokens}
+            name = llm.name.split(":", 1)[-1].replace("/", "_").replace(":", "-")
+            out = HERE / "results" / f"trust_layer_{name}{args.tag}.json"
+            out.parent.mkdir(exist_ok=True)
+            pipes = {k: AnswerPipeline(col, llm, AnswerOptions(max_tokens=args.max_tokens, params=PARAMS,
+                                                               **CONFIGS[k]))
+                     for k in args.configs}
+            runs.append((results, out, pipes))
+            for k, p in pipes.items():
+                rows = run(p, its, f"{llm.name} {k} present")
+                results[f"{k}_present"] = summary(rows)
+                results[f"rows_{k}_present"] = rows
+                out.write_text(json.dumps(results, indent=2))
         if not args.skip_removed:
             for it in its:
                 col.store.delete_document(it["gold"])
-            for k, p in pipes.items():
-                rows = run(p, its, f"{k} removed")
-                results[f"{k}_removed"] = summary(rows)
-                results[f"rows_{k}_removed"] = rows
-                out.write_text(json.dumps(results, indent=2))
+            for results, out, pipes in runs:
+                for k, p in pipes.items():
+                    rows = run(p, its, f"{results['llm']} {k} removed")
+                    results[f"{k}_removed"] = summary(rows)
+                    results[f"rows_{k}_removed"] = rows
+                    out.write_text(json.dumps(results, indent=2))
         col.close()
-    print(json.dumps({k: v for k, v in results.items() if not k.startswith("rows_")}, indent=2))
+    for results, _, _ in runs:
+        print(json.dumps({k: v for k, v in results.items() if not k.startswith("rows_")}, indent=2))
 
 
 if __name__ == "__main__":

@@ -371,3 +371,12 @@ def test_the_shipped_adapters_data_is_public_train_split_and_in_sovrags_format()
         else:
             quoted = e.answer.split('The documents say: "', 1)[-1].rstrip('"')
             assert quoted in prompt
+
+
+def test_an_adapter_that_measures_worse_is_called_out():
+    from sovrag.cli.tune import verdict
+
+    base = {"contains_answer": 0.60, "f1": 0.16, "abstain_answerable": 0.0}
+    assert verdict({"base": base, "tuned": {"contains_answer": 0.44, "f1": 0.07, "abstain_answerable": 0.48}}) == (
+        "contains_answer 0.60 -> 0.44, f1 0.16 -> 0.07, abstain_answerable 0.00 -> 0.48")
+    assert verdict({"base": base, "tuned": {"contains_answer": 0.62, "f1": 0.15, "abstain_answerable": 0.04}}) == ""

@@ -83,4 +83,22 @@ def tune(
                                for v in result.evaluation.values()))
         out.print(table)
         out.print(f"report: {result.report / 'report.html'}")
+        worse = verdict(result.evaluation)
+        if worse:
+            out.print(f"[bold yellow]The adapter measured worse than the base model on the held-out questions "
+                      f"({worse}): keep using the base model, or tune again with more chunks, a stronger --generator "
+                      "or fewer --steps.[/]", highlight=False)
     out.print(f"use it: sovrag ask \"...\" -c {collection} --llm {result.llm_spec}", highlight=False)
+
+
+def verdict(evaluation: dict) -> str:
+    """What got worse from base to tuned on the held-out questions ('' when nothing did by more than noise)."""
+    b, t = evaluation.get("base") or {}, evaluation.get("tuned") or {}
+    worse = []
+    for metric, higher_is_better in (("contains_answer", True), ("f1", True), ("abstain_answerable", False)):
+        if b.get(metric) is None or t.get(metric) is None:
+            continue
+        delta = t[metric] - b[metric]
+        if (delta < -0.05) if higher_is_better else (delta > 0.05):
+            worse.append(f"{metric} {b[metric]:.2f} -> {t[metric]:.2f}")
+    return ", ".join(worse)
