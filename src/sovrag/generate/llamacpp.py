@@ -22,6 +22,7 @@ import httpx
 from sovrag.errors import GenerationError, ModelError
 from sovrag.generate.base import Generation, GenerationParams, Message, StreamEvent
 from sovrag.generate.sse import ChunkFolder, from_completion
+from sovrag.models.registry import check_gguf
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +51,7 @@ class LlamaCppLLM:
 
         from sovrag.machine import available_cores
 
-        path = Path(path)
-        if not path.is_file():
-            raise ModelError(f"GGUF model {path}: file not found")
-        with open(path, "rb") as f:
-            if f.read(4) != b"GGUF":
-                raise ModelError(f"GGUF model {path}: not a GGUF file (bad magic bytes)")
+        path = check_gguf(path)
         p = xlc.CommonParams()
         p.model.path = str(path)
         p.n_ctx = context * parallel  # the KV cache is split across parallel slots

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sovrag.errors import ModelError
-from sovrag.models.registry import sha256
+from sovrag.models.registry import check_gguf, sha256
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 BASE_SHA256_KEY = "sovrag.base_sha256"
@@ -158,9 +158,7 @@ def find(data_dir: Path, name_or_path: str) -> tuple[AdapterRecord | None, Path]
 def resolve(data_dir: Path, name_or_path: str, base_sha256: str, base_label: str) -> Path:
     """The adapter file to give llama.cpp, after checking its bytes and that it was trained on this base."""
     rec, path = find(data_dir, name_or_path)
-    with open(path, "rb") as f:
-        if f.read(4) != b"GGUF":
-            raise ModelError(f"adapter {path}: not a GGUF file (bad magic bytes); it may be corrupt")
+    check_gguf(path, "adapter")
     if rec is not None and status(rec, path) != "ready":
         raise ModelError(f"adapter {rec.name}: {path} does not match its recorded sha256 ({rec.sha256[:12]}…): the "
                          "file is damaged; train it again with `sovrag tune`")

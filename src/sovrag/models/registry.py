@@ -225,6 +225,17 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def check_gguf(path: Path, what: str = "GGUF model") -> Path:
+    """`path`, if it is a file that starts like a GGUF file; else a ModelError naming it as `what`."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{what} {path}: file not found")
+    with open(path, "rb") as f:
+        if f.read(4) != b"GGUF":
+            raise ModelError(f"{what} {path}: not a GGUF file (bad magic bytes); it may be corrupt")
+    return path
+
+
 def _cached_ok(path: Path, mf: ModelFile) -> bool:
     """Cheap check: the file matches the marker written when it was verified."""
     try:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from sovrag.errors import ModelError, SovragError
 from sovrag.generate import Message
+from sovrag.models.registry import check_gguf
 
 log = logging.getLogger(__name__)
 
@@ -137,12 +138,7 @@ def load_base(path: Path, threads: int = 0):
     from sovrag.machine import available_cores
 
     torch.set_num_threads(threads or available_cores())
-    path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"base model {path}: file not found")
-    with open(path, "rb") as f:
-        if f.read(4) != b"GGUF":
-            raise ModelError(f"base model {path}: not a GGUF file (bad magic bytes)")
+    path = check_gguf(path, "base model")
     arch = gguf_architecture(path)
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()  # the CLI shows its own progress...
