@@ -155,12 +155,12 @@ def test_registered_adapters_are_checked_before_llama_cpp_sees_them(tmp_path):
     data = tmp_path / "data"
     src = _write(tmp_path / "a.gguf")
     path = adapters.register(data, _record("mine", src), src)
-    assert [r.name for r, _ in adapters.list_adapters(data)] == ["mine"]
+    assert [r.name for r, _ in adapters.list_adapters(data)] == ["sovrag-rag", "mine"]  # shipped ones first
     assert adapters.status(*adapters.find(data, "mine")) == "ready"
     assert adapters.resolve(data, "mine", "a" * 64, "base-model") == path
     with pytest.raises(ModelError, match=r"trained for base-model .*not for other-model"):
         adapters.resolve(data, "mine", "b" * 64, "other-model")
-    with pytest.raises(ModelError, match="not registered.*adapters: mine"):
+    with pytest.raises(ModelError, match="not registered.*adapters: sovrag-rag, mine"):
         adapters.resolve(data, "yours", "a" * 64, "base-model")
     with pytest.raises(ModelError, match="adapter name"):
         adapters.check_name("Bad Name/..")
@@ -380,3 +380,32 @@ def test_an_adapter_that_measures_worse_is_called_out():
     assert verdict({"base": base, "tuned": {"contains_answer": 0.44, "f1": 0.07, "abstain_answerable": 0.48}}) == (
         "contains_answer 0.60 -> 0.44, f1 0.16 -> 0.07, abstain_answerable 0.00 -> 0.48")
     assert verdict({"base": base, "tuned": {"contains_answer": 0.62, "f1": 0.15, "abstain_answerable": 0.04}}) == ""
+
+
+def test_the_shipped_adapter_is_pinned_and_intact():
+    (rec, path), = [(r, p) for r, p in adapters.list_adapters(Path("/nonexistent")) if r.name == "sovrag-rag"]
+    assert rec.shipped and rec.base == "qwen2.5-coder-0.5b-instruct-q4_k_m"
+    assert rec.sha256 == adapters.SHIPPED_SHA256["sovrag-rag"] and adapters.status(rec, path) == "ready"
+    assert adapters.gguf_metadata(path)[adapters.BASE_SHA256_KEY] == rec.base_sha256
+
+
+@pytest.mark.slow
+@pytest.mark.model
+def test_the_shipped_adapter_answers_on_its_base_only(settings):
+    from sovrag.generate import GenerationParams, create_llm
+
+    llm = create_llm(settings, "fast+lora:sovrag-rag")
+    assert llm.name == "llamacpp:qwen2.5-coder-0.5b-instruct-q4_k_m+lora:sovrag-rag"
+    messages = [Message("system", "You are a precise assistant that answers questions from the given documents only."),
+                Message("user", "Question: How many vacation days do new employees get?\n\nDocuments:\n\n[1] "
+                                "(handbook.md)\nNew employees get 25 vacation days per year.\n\nQuestion: How many "
+                                "vacation days do new employees get?\nWrite a short answer based on the documents.")]
+    tuned = llm.chat(messages, GenerationParams(max_tokens=48)).text
+    plain = create_llm(settings, "fast").chat(messages, GenerationParams(max_tokens=48)).text
+    assert "25" in tuned and tuned != plain
+    from sovrag.models import pull
+    from tests.conftest import MODELS_DIR
+
+    pull(MODELS_DIR, "smollm2-135m-instruct-q4_1")
+    with pytest.raises(ModelError, match="trained for qwen2.5-coder-0.5b"):
+        create_llm(settings, "llamacpp:smollm2-135m+lora:sovrag-rag")

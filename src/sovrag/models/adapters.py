@@ -23,6 +23,8 @@ from sovrag.errors import ModelError
 from sovrag.models.registry import check_gguf, sha256
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+#: Adapters shipped in the package, pinned like the bundled models (recipe: `python -m sovrag.train adapter`).
+SHIPPED_SHA256 = {"sovrag-rag": "a804ead8193abfe2f6ce0a992cbb1081864fbb17fa0eefcd3f8bab64a9cf2a76"}
 BASE_SHA256_KEY = "sovrag.base_sha256"
 
 
@@ -70,7 +72,7 @@ def shipped() -> list[tuple[AdapterRecord, Path]]:
     out = []
     for folder in sorted(root.iterdir()) if root.is_dir() else []:
         rec = _read(folder)
-        if rec is not None:
+        if rec is not None and SHIPPED_SHA256.get(rec.name) == rec.sha256:
             out.append((rec, folder / "adapter.gguf"))
     return out
 
