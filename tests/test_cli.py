@@ -67,7 +67,8 @@ def test_usage_errors_are_one_clear_line(run):
 def test_models_list_shows_cache_state(run):
     r = run("models", "list")
     assert r.exit_code == 0 and "minilm-l6-v2" in r.output and "ready" in r.output
-    assert r.output.count(" llm ") == 2  # the two bundled LLMs
+    assert r.output.count(" llm ") == 3  # the bundled LLMs: Qwen 0.5B and 1.5B, SmolLM2-135M
+    assert "sovrag-rag: base qwen2.5-coder-0.5b-instruct-q4_k_m" in r.output  # the shipped LoRA adapter
 
 
 @pytest.mark.model
