@@ -28,7 +28,6 @@ from sovrag.answer.pipeline import AnswerPipeline
 from sovrag.collection import open_collection
 from sovrag.config import OPENAI_SCHEMES, Settings
 from sovrag.errors import ConfigError, SovragError
-from sovrag.evaluate.answers import normalize_answer
 from sovrag.evaluate.report import run_id_time
 from sovrag.generate import PROFILES, base_model, create_llm
 from sovrag.models import adapters
@@ -37,7 +36,7 @@ from sovrag.reports import RunSummary, new_run, write_json, write_summary
 from sovrag.train import tune_report
 from sovrag.train.gguf_adapter import write_adapter
 from sovrag.train.lora import Example, LoraSettings, Progress, need_train_extra, train_lora
-from sovrag.train.tune_data import Item, TuneData, build, check_size, withhold
+from sovrag.train.tune_data import Item, TuneData, build, check_size, unanswerable
 from sovrag.train.tune_eval import evaluate
 
 log = logging.getLogger(__name__)
@@ -127,10 +126,7 @@ def _load_data(path: Path, key: str, pipeline: AnswerPipeline) -> TuneData | Non
         ctx = pipeline.retrieve(item.question)
         if not any(s.chunk.id == item.chunk_id for s in ctx.sources):
             continue
-        w = withhold(ctx, item.chunk_id)
-        if not w.sources or any(normalize_answer(item.answer) in normalize_answer(s.text) for s in w.sources):
-            w = None
-        data.heldout.append((item, ctx, w))
+        data.heldout.append((item, ctx, unanswerable(ctx, item)))
     return data
 
 

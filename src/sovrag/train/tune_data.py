@@ -169,6 +169,16 @@ def check_size(collection: str, chunks: int) -> None:
                           "or more to teach the model much")
 
 
+def unanswerable(ctx: Context, item: Item) -> Context | None:
+    """The item's question with its chunk withheld, or None when what is left still holds the answer (or is
+    empty): then it is not an unanswerable case."""
+    w = withhold(ctx, item.chunk_id)
+    answer = normalize_answer(item.answer)
+    if not w.sources or any(answer in normalize_answer(s.text) for s in w.sources):
+        return None
+    return w
+
+
 def sample_chunks(chunks: Sequence[Chunk], max_chunks: int, seed: int) -> list[Chunk]:
     usable = [c for c in chunks if len(c.text.split()) >= MIN_WORDS]
     rng = random.Random(seed)
@@ -214,10 +224,7 @@ def build(pipeline: AnswerPipeline, generator: LLM, verifier: Verifier | None, *
             data.rejected["evidence compressed away"] += 1
             continue
         seen.add(key)
-        withheld = withhold(ctx, chunk.id)
-        if not withheld.sources or any(normalize_answer(item.answer) in normalize_answer(s.text)
-                                       for s in withheld.sources):
-            withheld = None  # another source answers too: not an unanswerable case
+        withheld = unanswerable(ctx, item)
         if heldout_of(chunk.id, seed, heldout_share):
             item = replace(item, split="heldout")
             data.heldout.append((item, ctx, withheld))
