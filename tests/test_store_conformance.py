@@ -51,7 +51,7 @@ def make_chunks(doc: str, version: str = "v1", extra: dict | None = None) -> lis
     ]
 
 
-BACKENDS = ["qdrant-edge", "qdrant-local-disk", "qdrant-local-memory"]
+BACKENDS = ["qdrant-edge", "qdrant-local-disk", "qdrant-local-memory", "pgvector"]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -62,6 +62,8 @@ def backend_factory(request, tmp_path: Path) -> Iterator[Callable[[], StoreBacke
         "qdrant-local-disk": f"qdrant-local:{tmp_path / 'local'}",
         "qdrant-local-memory": "qdrant-local::memory:",
     }
+    if request.param == "pgvector":  # a fresh database on the real PostgreSQL server of this test session
+        specs["pgvector"] = request.getfixturevalue("pg_database")
     memory_backend: list[StoreBackend] = []
 
     def factory() -> StoreBackend:

@@ -6,6 +6,8 @@
                               is read from SOVRAG_QDRANT_API_KEY
 - `qdrant-local:/some/dir`    qdrant-client's local mode (`qdrant-local::memory:` in memory): the server
                               adapter without a server, used by the conformance tests
+- `postgresql://user@host/db` PostgreSQL with pgvector (`pip install 'sovrag[postgres]'`); libpq's URL and
+                              environment (PGPASSWORD, ~/.pgpass, sslmode=...) apply
 """
 
 from __future__ import annotations
@@ -58,6 +60,21 @@ def open_backend(spec: str, data_dir: Path) -> StoreBackend:
             client = ReachableClient(QdrantClient(url=url, api_key=os.environ.get("SOVRAG_QDRANT_API_KEY") or None,
                                                   timeout=60), url)
         return QdrantServerBackend(client, spec)  # type: ignore[arg-type]
+    if scheme in ("postgresql", "postgres"):
+        try:
+            from sovrag.store.pgvector import PgvectorBackend
+        except ImportError as e:
+            raise ConfigError(f"store {_redacted(spec)!r}: the PostgreSQL store needs its extra: "
+                              f"pip install 'sovrag[postgres]' ({e})") from e
+        return PgvectorBackend(spec)
     raise ConfigError(
-        f"store {spec!r}: unknown kind {scheme!r} (expected qdrant-edge, qdrant://host:port or qdrant-local:DIR)"
+        f"store {spec!r}: unknown kind {scheme!r} (expected qdrant-edge, qdrant://host:port, qdrant-local:DIR or "
+        "postgresql://user@host/db)"
     )
+
+
+def _redacted(spec: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(spec)
+    return spec.replace(f":{parts.password}@", ":***@") if parts.password else spec

@@ -1,0 +1,430 @@
+"""PostgreSQL with pgvector: the store for teams whose workers share one database they already run.
+
+Every search is done by PostgreSQL itself, in one SQL statement:
+- dense: pgvector's HNSW index (cosine, m=16, ef_construction=100: Qdrant's defaults), with iterative index
+  scans when a filter is set so a selective filter still returns `top_k` rows;
+- BM25: the same Qdrant BM25 model as the Qdrant backends (sovrag.store.bm25) writes each chunk's term weights
+  into a postings table (an inverted index: primary key (term, chunk)); a query weights its terms with
+  Qdrant's IDF, ln((N - df + 0.5) / (df + 0.5) + 1), counted over the live collection at query time, and sums
+  weight x idf per chunk. So `bm25` ranks exactly as it does in Qdrant, not like PostgreSQL's ts_rank;
+- hybrid: both candidate lists fused in SQL with Qdrant's DBSF (each list's scores normalised by its own mean
+  +- 3 sample standard deviations; a list of one, or of equal scores, scores 0.5) or RRF (1 / (k + rank - 1)).
+
+Layout: one catalog table `sovrag_collections` (name, id, dim, metadata) and, per collection, a chunk table
+`sovrag_chunks_<id>` (id, the filterable fields as columns, the payload as jsonb with a GIN index, the
+embedding) and a postings table `sovrag_postings_<id>` whose rows go with their chunk (ON DELETE CASCADE).
+A write of a batch is one transaction; schema changes take an advisory lock, so several workers may start
+against one empty database at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+import psycopg
+from pgvector.psycopg import register_vector
+from psycopg import sql
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from sovrag.errors import CollectionError, StoreError
+from sovrag.store import bm25
+from sovrag.store.base import (
+    DEFAULT_FUSION,
+    DEFAULT_RRF_K,
+    DocumentState,
+    Filters,
+    SearchMode,
+    SearchQuery,
+    check_collection_name,
+    check_fusion,
+    check_vectors,
+    plan_search,
+    prefetch_limit,
+)
+from sovrag.types import Chunk, ScoredChunk
+
+log = logging.getLogger(__name__)
+
+CATALOG = "sovrag_collections"
+#: pgvector's HNSW index takes `vector` columns of at most this many dimensions.
+MAX_DIM = 2000
+#: Columns that filters on these payload keys use (b-tree indexed); any other key is matched in the jsonb payload.
+COLUMNS = ("doc_id", "version", "source", "format")
+_UPSERT_BATCH = 256
+_SCHEMA_LOCK = 0x50F7A6  # pg_advisory_xact_lock key for schema changes
+_CONNECT_TIMEOUT_S = 10
+_initialised: set[str] = set()
+_init_lock = threading.Lock()
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages and `backend.spec`."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
+
+
+def _configure(conn: psycopg.Connection) -> None:
+    register_vector(conn)
+
+
+def _where(filters: Filters | None, params: dict[str, Any], alias: str = "") -> sql.Composable:
+    """A WHERE clause (or nothing) for Qdrant-style filters: key -> value (equal) or list (equal to one of
+    them). Values go into `params` under named placeholders, so a clause can appear twice in one statement."""
+    if not filters:
+        return sql.SQL("")
+    parts: list[sql.Composable] = []
+    prefix = sql.SQL(alias + ".") if alias else sql.SQL("")
+
+    def placeholder(value: Any) -> sql.Composable:
+        key = f"f{len(params)}"
+        params[key] = value
+        return sql.Placeholder(key)
+
+    for key, value in filters.items():
+        values = list(value) if isinstance(value, list | tuple | set) else [value]
+        if not values:
+            parts.append(sql.SQL("false"))
+        elif key in COLUMNS:
+            parts.append(sql.SQL("{}{} = ANY({}::text[])").format(prefix, sql.Identifier(key),
+                                                                  placeholder([str(v) for v in values])))
+        else:
+            ors = [sql.SQL("{}payload @> {}").format(prefix, placeholder(Jsonb({key: v}))) for v in values]
+            parts.append(sql.SQL("(") + sql.SQL(" OR ").join(ors) + sql.SQL(")"))
+    return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(parts)
+
+
+class PgvectorStore:
+    def __init__(
+        self, backend: PgvectorBackend, name: str, cid: int, dim: int, fusion: str = DEFAULT_FUSION,
+        rrf_k: int = DEFAULT_RRF_K,
+    ) -> None:
+        self.backend = backend
+        self.name = name
+        self.dim = dim
+        self.fusion = check_fusion(fusion)
+        self.rrf_k = rrf_k
+        self.chunks_t = sql.Identifier(f"sovrag_chunks_{cid}")
+        self.post_t = sql.Identifier(f"sovrag_postings_{cid}")
+
+    @contextmanager
+    def _cursor(self, what: str) -> Iterator[psycopg.Cursor]:
+        with self.backend.connection() as conn:
+            try:
+                with conn.transaction(), conn.cursor() as cur:
+                    yield cur
+            except psycopg.errors.UndefinedTable as e:
+                raise CollectionError(f"collection {self.name!r}: no longer exists in {self.backend.spec} "
+                                      "(dropped by another process?)") from e
+            except psycopg.OperationalError:
+                raise
+            except psycopg.Error as e:
+                raise StoreError(f"collection {self.name!r}: PostgreSQL {what} failed "
+                                 f"({str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__})") from e
+
+    def upsert(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        check_vectors(chunks, vectors, self.dim)
+        insert = sql.SQL(
+            "INSERT INTO {t} (id, doc_id, version, source, format, payload, embedding) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET doc_id = EXCLUDED.doc_id, "
+            "version = EXCLUDED.version, source = EXCLUDED.source, format = EXCLUDED.format, "
+            "payload = EXCLUDED.payload, embedding = EXCLUDED.embedding"
+        ).format(t=self.chunks_t)
+        drop_postings = sql.SQL("DELETE FROM {p} WHERE chunk_id = ANY(%s::uuid[])").format(p=self.post_t)
+        add_postings = sql.SQL(
+            "INSERT INTO {p} (term, chunk_id, weight) SELECT * FROM unnest(%s::int8[], %s::uuid[], %s::float4[]) "
+            "ON CONFLICT DO NOTHING"
+        ).format(p=self.post_t)
+        for start in range(0, len(chunks), _UPSERT_BATCH):
+            batch = chunks[start : start + _UPSERT_BATCH]
+            vecs = vectors[start : start + _UPSERT_BATCH]
+            rows, terms, owners, weights = [], [], [], []
+            for chunk, vec in zip(batch, vecs, strict=True):
+                payload = chunk.payload()
+                rows.append((chunk.id, chunk.doc_id, chunk.version, chunk.source, chunk.format, Jsonb(payload),
+                             np.asarray(vec, dtype=np.float32)))
+                idx, val = bm25.encode_document(chunk.text)
+                terms.extend(idx)
+                owners.extend([chunk.id] * len(idx))
+                weights.extend(val)
+            with self._cursor("upsert") as cur:
+                cur.executemany(insert, rows)
+                cur.execute(drop_postings, ([r[0] for r in rows],))
+                cur.execute(add_postings, (terms, owners, weights))
+
+    def delete_document(self, doc_id: str, keep_version: str | None = None) -> None:
+        query = sql.SQL("DELETE FROM {t} WHERE doc_id = %s").format(t=self.chunks_t)
+        params: list[Any] = [doc_id]
+        if keep_version:
+            query += sql.SQL(" AND version IS DISTINCT FROM %s")
+            params.append(keep_version)
+        with self._cursor("delete") as cur:
+            cur.execute(query, params)
+
+    def count(self, filters: Filters | None = None) -> int:
+        params: dict[str, Any] = {}
+        where = _where(filters, params)
+        with self._cursor("count") as cur:
+            cur.execute(sql.SQL("SELECT count(*) FROM {t}").format(t=self.chunks_t) + where, params)
+            return int(cur.fetchone()[0])
+
+    def documents(self) -> dict[str, DocumentState]:
+        with self._cursor("documents") as cur:
+            cur.execute(sql.SQL(
+                "SELECT doc_id, version, count(*), max((payload->>'chunk_count')::int) FROM {t} GROUP BY 1, 2"
+            ).format(t=self.chunks_t))
+            present: dict[str, dict[str, int]] = {}
+            expected: dict[str, dict[str, int]] = {}
+            for doc, ver, n, total in cur.fetchall():
+                present.setdefault(doc, {})[ver] = int(n)
+                expected.setdefault(doc, {})[ver] = int(total if total is not None else -1)
+        return {d: DocumentState(d, present[d], expected[d]) for d in present}
+
+    def chunks(self, filters: Filters | None = None, limit: int = 1000) -> list[Chunk]:
+        params: dict[str, Any] = {"limit": limit}
+        where = _where(filters, params)
+        query = (sql.SQL("SELECT id, payload FROM {t}").format(t=self.chunks_t) + where
+                 + sql.SQL(" ORDER BY doc_id, (payload->>'chunk_index')::int, id LIMIT %(limit)s"))
+        with self._cursor("chunks") as cur:
+            cur.execute(query, params)
+            return [Chunk.from_payload(str(i), p) for i, p in cur.fetchall()]
+
+    def optimize(self) -> None:
+        """HNSW and the postings index are maintained on every write; ANALYZE refreshes the planner's
+        statistics after a large ingestion so it picks the indexes."""
+        with self._cursor("analyze") as cur:
+            cur.execute(sql.SQL("ANALYZE {t}").format(t=self.chunks_t))
+            cur.execute(sql.SQL("ANALYZE {p}").format(p=self.post_t))
+
+    # -- search ---------------------------------------------------------------------------------------------
+
+    def _dense_sql(self, where: sql.Composable) -> sql.Composable:
+        return (sql.SQL("SELECT id, 1 - (embedding <=> %(q)s) AS score FROM {t}").format(t=self.chunks_t) + where
+                + sql.SQL(" ORDER BY embedding <=> %(q)s, id LIMIT %(depth)s"))
+
+    def _bm25_sql(self, where: sql.Composable, filtered: bool) -> sql.Composable:
+        # IDF over the whole collection (Qdrant's default scope), whatever the filter.
+        scored = sql.SQL(
+            "SELECT p.chunk_id AS id, sum(p.weight * qi.w)::float8 AS score FROM {p} p JOIN qi ON p.term = qi.term"
+        ).format(p=self.post_t)
+        if filtered:
+            scored = (sql.SQL("SELECT s.id, s.score FROM ({inner} GROUP BY p.chunk_id) s JOIN {t} c ON c.id = s.id")
+                      .format(inner=scored, t=self.chunks_t) + where)
+        else:
+            scored += sql.SQL(" GROUP BY p.chunk_id")
+        return sql.SQL("SELECT id, score FROM ({s}) x ORDER BY score DESC, id LIMIT %(depth)s").format(s=scored)
+
+    def _terms_cte(self) -> sql.Composable:
+        return sql.SQL(
+            "q AS (SELECT term, w FROM unnest(%(terms)s::int8[], %(qw)s::float8[]) AS t(term, w)), "
+            "nd AS (SELECT count(*)::float8 AS n FROM {t}), "
+            "qi AS (SELECT q.term, q.w * ln((nd.n - df.df + 0.5) / (df.df + 0.5) + 1) AS w FROM q CROSS JOIN nd "
+            "CROSS JOIN LATERAL (SELECT count(*)::float8 AS df FROM {p} WHERE term = q.term) df)"
+        ).format(t=self.chunks_t, p=self.post_t)
+
+    def _normalised(self, name: str) -> sql.Composable:
+        """A candidate list's scores as fusion sees them (DBSF or RRF), over the CTE `name`."""
+        src = sql.Identifier(name)
+        if self.fusion == "rrf":
+            return sql.SQL(
+                "SELECT id, 1.0 / (%(rrf_k)s + row_number() OVER (ORDER BY score DESC, id) - 1) AS s FROM {src}"
+            ).format(src=src)
+        return sql.SQL(
+            "SELECT id, CASE WHEN n = 1 OR sd IS NULL OR sd = 0 THEN 0.5 ELSE (score - (mu - 3 * sd)) / (6 * sd) "
+            "END AS s FROM (SELECT id, score, count(*) OVER () AS n, avg(score) OVER () AS mu, "
+            "stddev_samp(score) OVER () AS sd FROM {src}) z"
+        ).format(src=src)
+
+    def search(
+        self, query: SearchQuery, top_k: int = 10, mode: SearchMode = "hybrid", filters: Filters | None = None
+    ) -> list[ScoredChunk]:
+        plan = plan_search(query, mode, top_k, self.dim)
+        if plan.empty:
+            return []
+        named: dict[str, Any] = {"k": top_k, "rrf_k": self.rrf_k}
+        where = _where(filters, named)
+        if plan.dense is not None:
+            named["q"] = np.asarray(plan.dense, dtype=np.float32)
+        if plan.sparse is not None:
+            named["terms"], named["qw"] = list(plan.sparse[0]), [float(v) for v in plan.sparse[1]]
+        hybrid = mode == "hybrid" and plan.dense is not None and plan.sparse is not None
+        named["depth"] = prefetch_limit(top_k) if hybrid else top_k
+        dense, sparse = self._dense_sql(where), self._bm25_sql(where, bool(filters))
+        if hybrid:
+            body = (sql.SQL("WITH ") + self._terms_cte() + sql.SQL(
+                ", d AS ({dense}), b AS ({sparse}), f AS (SELECT id, sum(s) AS score FROM ({nd} UNION ALL {nb}) u "
+                "GROUP BY id) SELECT c.id, c.payload, f.score FROM f JOIN {t} c ON c.id = f.id "
+                "ORDER BY f.score DESC, c.id LIMIT %(k)s"
+            ).format(dense=dense, sparse=sparse, nd=self._normalised("d"), nb=self._normalised("b"), t=self.chunks_t))
+        elif plan.dense is not None:
+            body = sql.SQL("WITH d AS ({dense}) SELECT c.id, c.payload, d.score FROM d JOIN {t} c ON c.id = d.id "
+                           "ORDER BY d.score DESC, c.id").format(dense=dense, t=self.chunks_t)
+        else:
+            body = (sql.SQL("WITH ") + self._terms_cte() + sql.SQL(
+                ", b AS ({sparse}) SELECT c.id, c.payload, b.score FROM b JOIN {t} c ON c.id = b.id "
+                "ORDER BY b.score DESC, c.id").format(sparse=sparse, t=self.chunks_t))
+        with self._cursor("search") as cur:
+            if plan.dense is not None:
+                ef = str(min(1000, max(100, named["depth"])))
+                cur.execute("SELECT set_config('hnsw.ef_search', %s, true), "
+                            "set_config('hnsw.iterative_scan', %s, true)", (ef, "strict_order" if filters else "off"))
+            cur.execute(body, named)
+            rows = cur.fetchall()
+        return [ScoredChunk(Chunk.from_payload(str(i), p), float(s), rank)
+                for rank, (i, p, s) in enumerate(rows, start=1)]
+
+    def flush(self) -> None:
+        """Every write is committed before upsert/delete returns: nothing is buffered."""
+
+    def close(self) -> None:
+        """Connections belong to the backend's pool; they are closed there."""
+
+
+class PgvectorBackend:
+    """Collections in one PostgreSQL database (the pgvector extension is created if the role may)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.spec = redact(url)
+        self._bootstrap()
+        self.pool = ConnectionPool(url, min_size=1, max_size=8, open=False, configure=_configure,
+                                   kwargs={"connect_timeout": _CONNECT_TIMEOUT_S}, name="sovrag-pgvector")
+        try:
+            self.pool.open(wait=True, timeout=_CONNECT_TIMEOUT_S)
+        except PoolTimeout as e:
+            self.pool.close()
+            raise StoreError(f"PostgreSQL at {self.spec}: no connection within {_CONNECT_TIMEOUT_S} s") from e
+
+    def _unreachable(self, e: Exception) -> StoreError:
+        reason = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+        return StoreError(f"PostgreSQL at {self.spec}: unreachable ({reason}); is it running, and is --store right?")
+
+    def _bootstrap(self) -> None:
+        """The vector extension and the catalog table, created once per database (under a lock, so workers
+        starting together do not race)."""
+        with _init_lock:
+            if self.url in _initialised:
+                return
+            try:
+                conn = psycopg.connect(self.url, connect_timeout=_CONNECT_TIMEOUT_S, autocommit=False)
+            except psycopg.OperationalError as e:
+                raise self._unreachable(e) from e
+            try:
+                with conn.transaction(), conn.cursor() as cur:
+                    cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+                    cur.execute("SELECT 1 FROM pg_extension WHERE extname = 'vector'")
+                    if cur.fetchone() is None:
+                        try:
+                            with conn.transaction():
+                                cur.execute("CREATE EXTENSION IF NOT EXISTS vector")
+                        except psycopg.Error as e:
+                            raise StoreError(
+                                f"PostgreSQL at {self.spec}: the pgvector extension is not installed in this database "
+                                f"and could not be created ({str(e).strip().splitlines()[0]}); install pgvector on the "
+                                "server and run CREATE EXTENSION vector as its owner"
+                            ) from e
+                    cur.execute(sql.SQL(
+                        "CREATE TABLE IF NOT EXISTS {c} (id serial UNIQUE, name text PRIMARY KEY, dim int NOT NULL, "
+                        "meta jsonb NOT NULL, created_at timestamptz NOT NULL DEFAULT now())"
+                    ).format(c=sql.Identifier(CATALOG)))
+            finally:
+                conn.close()
+            _initialised.add(self.url)
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection]:
+        try:
+            with self.pool.connection(timeout=_CONNECT_TIMEOUT_S * 3) as conn:
+                yield conn
+        except PoolTimeout as e:
+            raise self._unreachable(e) from e
+        except psycopg.OperationalError as e:
+            raise self._unreachable(e) from e
+
+    def _row(self, name: str) -> tuple[int, int, dict[str, Any]] | None:
+        with self.connection() as conn:
+            row = conn.execute(sql.SQL("SELECT id, dim, meta FROM {c} WHERE name = %s").format(
+                c=sql.Identifier(CATALOG)), (name,)).fetchone()
+            conn.commit()
+        return (int(row[0]), int(row[1]), dict(row[2])) if row else None
+
+    def list(self) -> list[str]:
+        with self.connection() as conn:
+            names = [r[0] for r in conn.execute(sql.SQL("SELECT name FROM {c} ORDER BY name").format(
+                c=sql.Identifier(CATALOG))).fetchall()]
+            conn.commit()
+        return names
+
+    def exists(self, name: str) -> bool:
+        return self._row(check_collection_name(name)) is not None
+
+    def meta(self, name: str) -> dict[str, Any]:
+        row = self._row(check_collection_name(name))
+        if row is None:
+            known = ", ".join(self.list()) or "none"
+            raise CollectionError(f"collection {name!r}: does not exist in {self.spec} (collections: {known})")
+        _, dim, meta = row
+        return {**meta, "dim": dim}
+
+    def create(self, name: str, dim: int, meta: dict[str, Any]) -> PgvectorStore:
+        check_collection_name(name)
+        if not 1 <= dim <= MAX_DIM:
+            raise CollectionError(f"collection {name!r}: {dim} dimensions; pgvector's HNSW index takes 1 to {MAX_DIM}")
+        with self.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+            cur.execute(sql.SQL("INSERT INTO {c} (name, dim, meta) VALUES (%s, %s, %s) ON CONFLICT (name) DO NOTHING "
+                                "RETURNING id").format(c=sql.Identifier(CATALOG)), (name, dim, Jsonb(meta)))
+            row = cur.fetchone()
+            if row is None:
+                raise CollectionError(f"collection {name!r}: already exists in {self.spec}")
+            cid = int(row[0])
+            t, p = sql.Identifier(f"sovrag_chunks_{cid}"), sql.Identifier(f"sovrag_postings_{cid}")
+            cur.execute(sql.SQL(
+                "CREATE TABLE {t} (id uuid PRIMARY KEY, doc_id text NOT NULL, version text, source text, format text, "
+                "payload jsonb NOT NULL, embedding vector({dim}) NOT NULL)").format(t=t, dim=sql.Literal(dim)))
+            cur.execute(sql.SQL("CREATE INDEX ON {t} USING hnsw (embedding vector_cosine_ops) "
+                                "WITH (m = 16, ef_construction = 100)").format(t=t))
+            for col in COLUMNS:
+                cur.execute(sql.SQL("CREATE INDEX ON {t} ({col})").format(t=t, col=sql.Identifier(col)))
+            cur.execute(sql.SQL("CREATE INDEX ON {t} USING gin (payload jsonb_path_ops)").format(t=t))
+            cur.execute(sql.SQL(
+                "CREATE TABLE {p} (term int8 NOT NULL, chunk_id uuid NOT NULL REFERENCES {t} (id) ON DELETE CASCADE, "
+                "weight float4 NOT NULL, PRIMARY KEY (term, chunk_id))").format(p=p, t=t))
+            cur.execute(sql.SQL("CREATE INDEX ON {p} (chunk_id)").format(p=p))
+        return PgvectorStore(self, name, cid, dim)
+
+    def open(self, name: str) -> PgvectorStore:
+        row = self._row(check_collection_name(name))
+        if row is None:
+            self.meta(name)  # raises the error that lists the collections
+        assert row is not None
+        cid, dim, _ = row
+        return PgvectorStore(self, name, cid, dim)
+
+    def drop(self, name: str) -> None:
+        check_collection_name(name)
+        with self.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+            cur.execute(sql.SQL("DELETE FROM {c} WHERE name = %s RETURNING id").format(c=sql.Identifier(CATALOG)),
+                        (name,))
+            row = cur.fetchone()
+            if row is None:
+                raise CollectionError(f"collection {name!r}: does not exist in {self.spec}")
+            cid = int(row[0])
+            cur.execute(sql.SQL("DROP TABLE IF EXISTS {p}, {t}").format(
+                p=sql.Identifier(f"sovrag_postings_{cid}"), t=sql.Identifier(f"sovrag_chunks_{cid}")))
+
+    def close(self) -> None:
+        self.pool.close()
