@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from sovrag.config import Settings
 from sovrag.serve import create_app
-from sovrag.serve.db import Database
+from sovrag.serve.db import SqliteDatabase
 from sovrag.serve.options import ServerOptions
 
 ADMIN = "admin-" + secrets.token_hex(16)
@@ -111,7 +111,7 @@ def test_a_database_from_before_key_expiry_gains_the_column(tmp_path: Path) -> N
                           "NOT NULL DEFAULT '', rate_limit_rpm INTEGER, created REAL NOT NULL, revoked REAL);"
                           "INSERT INTO tenants(name, created) VALUES ('acme', 1);"
                           "INSERT INTO api_keys VALUES ('key_1', 1, 'h', 'sk-sovrag-ab', '', NULL, 1, NULL);")
-    db = Database(path)
+    db = SqliteDatabase(path)
     try:
         assert db.one("SELECT id, expires FROM api_keys") == {"id": "key_1", "expires": None}
     finally:

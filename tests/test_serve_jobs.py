@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sovrag.config import Settings
-from sovrag.serve.db import Database, now
+from sovrag.serve.db import SqliteDatabase, now
 from sovrag.serve.metrics import Metrics
 from sovrag.serve.services.collections import TenantCollections
 from sovrag.serve.services.files import UploadedFiles
@@ -15,7 +15,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "docs"
 
 
 def test_shutdown_finishes_or_aborts_every_job_and_restart_reports_leftovers(settings: Settings) -> None:
-    db = Database(settings.data_dir / "server.db")
+    db = SqliteDatabase(settings.data_dir / "server.db")
     cols = TenantCollections(settings)
     cols.create(1, "docs")
     metrics = Metrics()

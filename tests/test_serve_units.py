@@ -16,7 +16,7 @@ from sovrag.generate import Generation, GenerationParams, Message
 from sovrag.generate.base import StreamEvent
 from sovrag.generate.shared import LLMBusy, SharedLLM
 from sovrag.serve.apierror import APIError, sovrag_error_to_api
-from sovrag.serve.db import Database
+from sovrag.serve.db import SqliteDatabase
 from sovrag.serve.options import ServerOptions
 from sovrag.serve.routes.documents import safe_name
 from sovrag.serve.routes.openai import _sse
@@ -191,7 +191,7 @@ def test_error_bodies_never_show_server_paths_or_other_tenants() -> None:
 
 
 def test_concurrent_creates_of_one_tenant_name_get_one_409_not_a_crash(tmp_path: Path) -> None:
-    class SlowCheckDb(Database):  # widens the window between a check and its insert
+    class SlowCheckDb(SqliteDatabase):  # widens the window between a check and its insert
         def one(self, sql: str, args: tuple = ()) -> dict | None:
             row = super().one(sql, args)
             if sql.startswith("SELECT id FROM tenants WHERE name"):

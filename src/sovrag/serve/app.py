@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 import anyio
@@ -25,7 +26,7 @@ from sovrag.generate import LLM, create_llm
 from sovrag.generate.shared import SharedLLM, Turns
 from sovrag.models import get_spec
 from sovrag.serve.context import ServerContext, get_ctx
-from sovrag.serve.db import Database
+from sovrag.serve.db import open_database
 from sovrag.serve.errors import install_error_handlers
 from sovrag.serve.metrics import Metrics, RequestMiddleware
 from sovrag.serve.openapi import install_docs
@@ -36,7 +37,10 @@ from sovrag.serve.services.collections import TenantCollections
 from sovrag.serve.services.feedback import Feedback
 from sovrag.serve.services.files import UploadedFiles
 from sovrag.serve.services.jobs import JobRunner
-from sovrag.serve.services.keys import KeyStore, RateLimiter
+from sovrag.serve.services.keys import KeyStore, RateLimiter, SharedRateLimiter
+
+#: Stores that live in one machine's data directory (not shareable by workers on one database).
+EMBEDDED_STORES = ("qdrant-edge", "qdrant-local")
 
 log = logging.getLogger("sovrag.serve")
 
@@ -88,13 +92,19 @@ def create_app(settings: Settings, llm: LLM | None = None, options: ServerOption
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = opts.threadpool
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        db = Database(settings.data_dir / "server.db")
-        cols = TenantCollections(settings)
+        db = open_database(opts.database, settings.data_dir)
+        if db.shared and settings.store.partition(":")[0] in EMBEDDED_STORES:
+            db.close()
+            raise ConfigError(f"[serve] database is shared ({db.where}) but the store {settings.store!r} is this "
+                              "machine's own: workers on one database need one store too (--store postgresql://... "
+                              "or qdrant://...)")
+        cols = TenantCollections(settings, Path(opts.uploads_dir).expanduser() if opts.uploads_dir else None)
         files = UploadedFiles(db)
         llms, aliases = _llms(settings, llm, opts, metrics)
+        jobs = JobRunner(settings, db, cols, files, metrics, workers=opts.ingest_workers, lease_s=opts.job_lease_s)
         ctx = ServerContext(
-            settings=settings, options=opts, db=db, keys=KeyStore(db), limiter=RateLimiter(),
-            collections=cols, files=files, jobs=JobRunner(settings, db, cols, files, metrics),
+            settings=settings, options=opts, db=db, keys=KeyStore(db),
+            limiter=SharedRateLimiter(db) if db.shared else RateLimiter(), collections=cols, files=files, jobs=jobs,
             llm=next(iter(llms.values())), metrics=metrics, feedback=Feedback(db), llms=llms, llm_aliases=aliases,
         )
         app.state.ctx = holder["ctx"] = ctx

@@ -15,7 +15,7 @@ from sovrag.serve.services.collections import TenantCollections
 from sovrag.serve.services.feedback import Feedback
 from sovrag.serve.services.files import UploadedFiles
 from sovrag.serve.services.jobs import JobRunner
-from sovrag.serve.services.keys import KeyStore, RateLimiter
+from sovrag.serve.services.keys import KeyStore, RateLimiter, SharedRateLimiter
 
 
 @dataclass
@@ -24,7 +24,7 @@ class ServerContext:
     options: ServerOptions
     db: Database
     keys: KeyStore
-    limiter: RateLimiter
+    limiter: RateLimiter | SharedRateLimiter
     collections: TenantCollections
     files: UploadedFiles
     jobs: JobRunner

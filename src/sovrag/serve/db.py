@@ -1,8 +1,17 @@
-"""The server's own records in SQLite (data_dir/server.db, WAL): tenants, API keys, jobs, uploaded files.
+"""The server's own records: tenants, API keys, jobs, uploaded files, feedback, rate-limit buckets.
 
-Chunks and vectors live in the store; this database holds only what the store cannot: who may call,
-what was uploaded, and how ingestion jobs went. One connection shared under a lock is plenty for
-these small, short statements.
+Chunks and vectors live in the store; this database holds only what the store cannot: who may call, what
+was uploaded, and how ingestion jobs went. Two engines behind one small interface (`one`, `all`, `run`,
+`transaction`; `?` placeholders):
+
+- SQLite (`data_dir/server.db`, WAL), the embedded default for one server process: one connection shared
+  under a lock is plenty for these small, short statements.
+- PostgreSQL (`[serve] database = "postgresql://..."`), for several `sovrag serve` workers behaving as one
+  service: a key made through one works on all, rate limits are drawn from shared buckets, and ingestion jobs
+  are a queue any worker takes (services/jobs.py).
+
+The schema is Alembic's (serve/migrations), migrated at startup on both engines; on PostgreSQL under an
+advisory lock, so workers starting together migrate once.
 """
 
 from __future__ import annotations
@@ -10,108 +19,240 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS tenants (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    name TEXT NOT NULL UNIQUE,
-    created REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS api_keys (
-    id TEXT PRIMARY KEY,
-    tenant_id INTEGER NOT NULL REFERENCES tenants(id),
-    key_hash TEXT NOT NULL UNIQUE,
-    prefix TEXT NOT NULL,
-    name TEXT NOT NULL DEFAULT '',
-    rate_limit_rpm INTEGER,
-    created REAL NOT NULL,
-    revoked REAL
-);
-CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY,
-    tenant_id INTEGER NOT NULL,
-    collection TEXT NOT NULL,
-    state TEXT NOT NULL,
-    files_total INTEGER NOT NULL,
-    files_done INTEGER NOT NULL DEFAULT 0,
-    report TEXT NOT NULL DEFAULT '{}',
-    error TEXT NOT NULL DEFAULT '',
-    paths TEXT NOT NULL,
-    created REAL NOT NULL,
-    started REAL,
-    finished REAL
-);
-CREATE INDEX IF NOT EXISTS jobs_tenant ON jobs(tenant_id, collection, state);
-CREATE TABLE IF NOT EXISTS feedback (
-    id TEXT PRIMARY KEY,
-    tenant_id INTEGER NOT NULL,
-    collection TEXT NOT NULL,
-    question TEXT NOT NULL,
-    answer TEXT NOT NULL,
-    rating TEXT NOT NULL,
-    comment TEXT NOT NULL DEFAULT '',
-    sources TEXT NOT NULL DEFAULT '[]',
-    answer_id TEXT NOT NULL DEFAULT '',
-    key_id TEXT NOT NULL DEFAULT '',
-    created REAL NOT NULL,
-    updated REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS feedback_by_collection ON feedback(tenant_id, collection, created);
-CREATE TABLE IF NOT EXISTS files (
-    tenant_id INTEGER NOT NULL,
-    collection TEXT NOT NULL,
-    doc_id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    bytes INTEGER NOT NULL,
-    uploaded REAL NOT NULL,
-    title TEXT NOT NULL DEFAULT '',
-    format TEXT NOT NULL DEFAULT '',
-    error TEXT NOT NULL DEFAULT '',
-    PRIMARY KEY (tenant_id, collection, doc_id)
-);
-"""
+from sovrag.errors import ConfigError
 
-#: Columns added after a table was first released: (table, column, definition). Added in place at startup.
-ADDED_COLUMNS = (("files", "error", "TEXT NOT NULL DEFAULT ''"), ("api_keys", "expires", "REAL"))
+MIGRATIONS = Path(__file__).parent / "migrations"
+_MIGRATION_LOCK = 0x50F7A7
 
 
-class Database:
+class Conflict(Exception):
+    """A write broke a uniqueness rule (a tenant name taken, a duplicate key)."""
+
+
+class Tx(Protocol):
+    """Statements inside one transaction."""
+
+    def one(self, sql: str, args: tuple[Any, ...] = ()) -> dict[str, Any] | None: ...
+
+    def all(self, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]: ...
+
+    def run(self, sql: str, args: tuple[Any, ...] = ()) -> int: ...
+
+
+class Database(Protocol):
+    #: True when other server processes may share this database (PostgreSQL).
+    shared: bool
+    #: Where it is, for messages (no password).
+    where: str
+
+    def one(self, sql: str, args: tuple[Any, ...] = ()) -> dict[str, Any] | None:
+        """The first row (an INSERT ... RETURNING too), or None."""
+        ...
+
+    def all(self, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]: ...
+
+    def run(self, sql: str, args: tuple[Any, ...] = ()) -> int:
+        """Execute one statement; the number of rows it changed."""
+        ...
+
+    def transaction(self) -> Any:
+        """A context manager yielding a Tx: everything inside commits together or not at all."""
+        ...
+
+    def clock(self) -> float:
+        """Seconds since the epoch by the database's clock (one clock for every worker)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def migrate(sa_url: str) -> None:
+    """Bring the schema to the newest revision (Alembic), under a lock on PostgreSQL."""
+    import sqlalchemy as sa
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy.pool import NullPool
+
+    engine = sa.create_engine(sa_url, poolclass=NullPool)
+    try:
+        with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
+            cfg = Config()
+            cfg.set_main_option("script_location", str(MIGRATIONS))
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+    finally:
+        engine.dispose()
+
+
+class _SqliteTx:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def one(self, sql: str, args: tuple[Any, ...] = ()) -> dict[str, Any] | None:
+        rows = self.all(sql, args)
+        return rows[0] if rows else None
+
+    def all(self, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        try:
+            return [dict(r) for r in self._conn.execute(sql, args).fetchall()]
+        except sqlite3.IntegrityError as e:
+            raise Conflict(str(e)) from e
+
+    def run(self, sql: str, args: tuple[Any, ...] = ()) -> int:
+        try:
+            return self._conn.execute(sql, args).rowcount
+        except sqlite3.IntegrityError as e:
+            raise Conflict(str(e)) from e
+
+
+class SqliteDatabase:
+    shared = False
+
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self.where = str(path)
+        migrate(f"sqlite:///{path}")
         self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
         self._conn.row_factory = sqlite3.Row
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         with self._lock:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("PRAGMA foreign_keys=ON")
-            self._conn.executescript(SCHEMA)
-            for table, column, definition in ADDED_COLUMNS:
-                have = {r[1] for r in self._conn.execute(f"PRAGMA table_info({table})")}
-                if column not in have:
-                    self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+        self._tx = _SqliteTx(self._conn)
 
     def one(self, sql: str, args: tuple[Any, ...] = ()) -> dict[str, Any] | None:
         with self._lock:
-            row = self._conn.execute(sql, args).fetchone()
-        return dict(row) if row is not None else None
+            return self._tx.one(sql, args)
 
     def all(self, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         with self._lock:
-            return [dict(r) for r in self._conn.execute(sql, args).fetchall()]
+            return self._tx.all(sql, args)
 
     def run(self, sql: str, args: tuple[Any, ...] = ()) -> int:
-        """Execute one statement; returns rows changed (or the new rowid for an INSERT)."""
         with self._lock:
-            cur = self._conn.execute(sql, args)
-            return cur.lastrowid if sql.lstrip().upper().startswith("INSERT") else cur.rowcount  # type: ignore[return-value]
+            return self._tx.run(sql, args)
+
+    @contextmanager
+    def transaction(self) -> Iterator[_SqliteTx]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._tx
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def clock(self) -> float:
+        return time.time()
 
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+class _PgTx:
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    def one(self, sql: str, args: tuple[Any, ...] = ()) -> dict[str, Any] | None:
+        rows = self.all(sql, args)
+        return rows[0] if rows else None
+
+    def all(self, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        import psycopg
+
+        try:
+            cur = self._conn.execute(sql.replace("?", "%s"), args)
+            return list(cur.fetchall()) if cur.description else []
+        except psycopg.errors.IntegrityError as e:
+            raise Conflict(str(e)) from e
+
+    def run(self, sql: str, args: tuple[Any, ...] = ()) -> int:
+        import psycopg
+
+        try:
+            return self._conn.execute(sql.replace("?", "%s"), args).rowcount
+        except psycopg.errors.IntegrityError as e:
+            raise Conflict(str(e)) from e
+
+
+class PostgresDatabase:
+    """The server database on PostgreSQL through a psycopg connection pool (statements autocommit; a
+    `transaction()` is one connection's transaction)."""
+
+    shared = True
+
+    def __init__(self, url: str) -> None:
+        try:
+            import psycopg
+            from psycopg.rows import dict_row
+            from psycopg_pool import ConnectionPool, PoolTimeout
+        except ImportError as e:
+            raise ConfigError(f"[serve] database: PostgreSQL needs its extra: pip install 'sovrag[postgres]' "
+                              f"({e})") from e
+        from sovrag.store.pgvector import redact
+
+        self.where = redact(url)
+        try:
+            migrate("postgresql+psycopg://" + url.split("://", 1)[1])
+        except Exception as e:  # sqlalchemy wraps the driver's OperationalError
+            reason = str(getattr(e, "orig", e)).strip().splitlines()
+            raise ConfigError(f"[serve] database {self.where}: cannot migrate the schema "
+                              f"({reason[-1] if reason else type(e).__name__})") from e
+        self._psycopg = psycopg
+        self.pool = ConnectionPool(url, min_size=1, max_size=16, open=False, name="sovrag-serve-db",
+                                   kwargs={"autocommit": True, "row_factory": dict_row, "connect_timeout": 10})
+        try:
+            self.pool.open(wait=True, timeout=15)
+        except PoolTimeout as e:
+            self.pool.close()
+            raise ConfigError(f"[serve] database {self.where}: no connection within 15 s") from e
+
+    def one(self, sql: str, args: tuple[Any, ...] = ()) -> dict[str, Any] | None:
+        with self.pool.connection() as conn:
+            return _PgTx(conn).one(sql, args)
+
+    def all(self, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        with self.pool.connection() as conn:
+            return _PgTx(conn).all(sql, args)
+
+    def run(self, sql: str, args: tuple[Any, ...] = ()) -> int:
+        with self.pool.connection() as conn:
+            return _PgTx(conn).run(sql, args)
+
+    @contextmanager
+    def transaction(self) -> Iterator[_PgTx]:
+        with self.pool.connection() as conn, conn.transaction():
+            yield _PgTx(conn)
+
+    def clock(self) -> float:
+        row = self.one("SELECT extract(epoch FROM clock_timestamp())::float8 AS t")
+        assert row is not None
+        return float(row["t"])
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def open_database(database: str, data_dir: Path) -> Database:
+    """`database` is the [serve] setting: empty for SQLite in the data directory, or a postgresql:// URL."""
+    if not database:
+        return SqliteDatabase(data_dir / "server.db")
+    scheme = database.partition("://")[0]
+    if scheme in ("postgresql", "postgres"):
+        return PostgresDatabase(database)
+    raise ConfigError(f"[serve] database {database.split('@')[-1]!r}: expected empty (SQLite in the data directory) "
+                      "or postgresql://user@host/db")
 
 
 def now() -> float:

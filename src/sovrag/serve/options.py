@@ -54,6 +54,16 @@ class ServerOptions:
     #: More LLMs a client may choose (comma-separated specs or profiles, e.g. "quality"), besides the `llm`
     #: setting (the default); each loads on first use, and they take turns generating on this machine's cores.
     llms: str = ""
+    #: The server database: empty for SQLite in the data directory (one server process), or postgresql://... for
+    #: several workers that behave as one service (keys, rate limits, jobs and uploads shared).
+    database: str = ""
+    #: Where uploaded files are kept; every worker on one database must see the same folder (empty: the data
+    #: directory's tenants/ folder).
+    uploads_dir: str = ""
+    #: Ingestion jobs this worker runs at a time (0: an API-only worker that takes no jobs).
+    ingest_workers: int = 1
+    #: Seconds a running job may go without its worker's heartbeat before another worker takes it over.
+    job_lease_s: float = 30.0
 
     def extra_llms(self) -> list[str]:
         return [s.strip() for s in self.llms.split(",") if s.strip()]
@@ -98,6 +108,10 @@ class ServerOptions:
                 raise ConfigError(f"setting {name}={getattr(self, name)}: must be positive")
         if self.max_connections < 0:
             raise ConfigError(f"setting max_connections={self.max_connections}: must be 0 (automatic) or positive")
+        if self.ingest_workers < 0:
+            raise ConfigError(f"setting ingest_workers={self.ingest_workers}: must be 0 (API only) or more")
+        if self.job_lease_s < 3:
+            raise ConfigError(f"setting job_lease_s={self.job_lease_s}: must be at least 3 seconds")
         if self.shutdown_grace_s < 0:
             raise ConfigError(f"setting shutdown_grace_s={self.shutdown_grace_s}: must not be negative")
         if self.default_max_tokens > self.max_tokens_limit:  # else every chat without max_tokens is refused

@@ -240,6 +240,7 @@ class Job(_Model):
     created: float
     started: float | None
     finished: float | None
+    worker: str | None = Field(default=None, description="The worker (host:pid:id) that ran or runs the job")
 
 
 class Report(_Model):

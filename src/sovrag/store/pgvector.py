@@ -34,7 +34,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from sovrag.errors import CollectionError, StoreError
-from sovrag.store import bm25
+from sovrag.store import bm25, pgsql
 from sovrag.store.base import (
     DEFAULT_FUSION,
     DEFAULT_RRF_K,
@@ -46,8 +46,8 @@ from sovrag.store.base import (
     check_fusion,
     check_vectors,
     plan_search,
-    prefetch_limit,
 )
+from sovrag.store.pgsql import COLUMNS
 from sovrag.types import Chunk, ScoredChunk
 
 log = logging.getLogger(__name__)
@@ -55,8 +55,6 @@ log = logging.getLogger(__name__)
 CATALOG = "sovrag_collections"
 #: pgvector's HNSW index takes `vector` columns of at most this many dimensions.
 MAX_DIM = 2000
-#: Columns that filters on these payload keys use (b-tree indexed); any other key is matched in the jsonb payload.
-COLUMNS = ("doc_id", "version", "source", "format")
 _UPSERT_BATCH = 256
 _SCHEMA_LOCK = 0x50F7A6  # pg_advisory_xact_lock key for schema changes
 _CONNECT_TIMEOUT_S = 10
@@ -78,32 +76,6 @@ def redact(url: str) -> str:
 
 def _configure(conn: psycopg.Connection) -> None:
     register_vector(conn)
-
-
-def _where(filters: Filters | None, params: dict[str, Any], alias: str = "") -> sql.Composable:
-    """A WHERE clause (or nothing) for Qdrant-style filters: key -> value (equal) or list (equal to one of
-    them). Values go into `params` under named placeholders, so a clause can appear twice in one statement."""
-    if not filters:
-        return sql.SQL("")
-    parts: list[sql.Composable] = []
-    prefix = sql.SQL(alias + ".") if alias else sql.SQL("")
-
-    def placeholder(value: Any) -> sql.Composable:
-        key = f"f{len(params)}"
-        params[key] = value
-        return sql.Placeholder(key)
-
-    for key, value in filters.items():
-        values = list(value) if isinstance(value, list | tuple | set) else [value]
-        if not values:
-            parts.append(sql.SQL("false"))
-        elif key in COLUMNS:
-            parts.append(sql.SQL("{}{} = ANY({}::text[])").format(prefix, sql.Identifier(key),
-                                                                  placeholder([str(v) for v in values])))
-        else:
-            ors = [sql.SQL("{}payload @> {}").format(prefix, placeholder(Jsonb({key: v}))) for v in values]
-            parts.append(sql.SQL("(") + sql.SQL(" OR ").join(ors) + sql.SQL(")"))
-    return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(parts)
 
 
 class PgvectorStore:
@@ -175,7 +147,7 @@ class PgvectorStore:
 
     def count(self, filters: Filters | None = None) -> int:
         params: dict[str, Any] = {}
-        where = _where(filters, params)
+        where = pgsql.where(filters, params)
         with self._cursor("count") as cur:
             cur.execute(sql.SQL("SELECT count(*) FROM {t}").format(t=self.chunks_t) + where, params)
             return int(cur.fetchone()[0])
@@ -194,7 +166,7 @@ class PgvectorStore:
 
     def chunks(self, filters: Filters | None = None, limit: int = 1000) -> list[Chunk]:
         params: dict[str, Any] = {"limit": limit}
-        where = _where(filters, params)
+        where = pgsql.where(filters, params)
         query = (sql.SQL("SELECT id, payload FROM {t}").format(t=self.chunks_t) + where
                  + sql.SQL(" ORDER BY doc_id, (payload->>'chunk_index')::int, id LIMIT %(limit)s"))
         with self._cursor("chunks") as cur:
@@ -210,77 +182,20 @@ class PgvectorStore:
 
     # -- search ---------------------------------------------------------------------------------------------
 
-    def _dense_sql(self, where: sql.Composable) -> sql.Composable:
-        return (sql.SQL("SELECT id, 1 - (embedding <=> %(q)s) AS score FROM {t}").format(t=self.chunks_t) + where
-                + sql.SQL(" ORDER BY embedding <=> %(q)s, id LIMIT %(depth)s"))
-
-    def _bm25_sql(self, where: sql.Composable, filtered: bool) -> sql.Composable:
-        # IDF over the whole collection (Qdrant's default scope), whatever the filter.
-        scored = sql.SQL(
-            "SELECT p.chunk_id AS id, sum(p.weight * qi.w)::float8 AS score FROM {p} p JOIN qi ON p.term = qi.term"
-        ).format(p=self.post_t)
-        if filtered:
-            scored = (sql.SQL("SELECT s.id, s.score FROM ({inner} GROUP BY p.chunk_id) s JOIN {t} c ON c.id = s.id")
-                      .format(inner=scored, t=self.chunks_t) + where)
-        else:
-            scored += sql.SQL(" GROUP BY p.chunk_id")
-        return sql.SQL("SELECT id, score FROM ({s}) x ORDER BY score DESC, id LIMIT %(depth)s").format(s=scored)
-
-    def _terms_cte(self) -> sql.Composable:
-        return sql.SQL(
-            "q AS (SELECT term, w FROM unnest(%(terms)s::int8[], %(qw)s::float8[]) AS t(term, w)), "
-            "nd AS (SELECT count(*)::float8 AS n FROM {t}), "
-            "qi AS (SELECT q.term, q.w * ln((nd.n - df.df + 0.5) / (df.df + 0.5) + 1) AS w FROM q CROSS JOIN nd "
-            "CROSS JOIN LATERAL (SELECT count(*)::float8 AS df FROM {p} WHERE term = q.term) df)"
-        ).format(t=self.chunks_t, p=self.post_t)
-
-    def _normalised(self, name: str) -> sql.Composable:
-        """A candidate list's scores as fusion sees them (DBSF or RRF), over the CTE `name`."""
-        src = sql.Identifier(name)
-        if self.fusion == "rrf":
-            return sql.SQL(
-                "SELECT id, 1.0 / (%(rrf_k)s + row_number() OVER (ORDER BY score DESC, id) - 1) AS s FROM {src}"
-            ).format(src=src)
-        return sql.SQL(
-            "SELECT id, CASE WHEN n = 1 OR sd IS NULL OR sd = 0 THEN 0.5 ELSE (score - (mu - 3 * sd)) / (6 * sd) "
-            "END AS s FROM (SELECT id, score, count(*) OVER () AS n, avg(score) OVER () AS mu, "
-            "stddev_samp(score) OVER () AS sd FROM {src}) z"
-        ).format(src=src)
-
     def search(
         self, query: SearchQuery, top_k: int = 10, mode: SearchMode = "hybrid", filters: Filters | None = None
     ) -> list[ScoredChunk]:
         plan = plan_search(query, mode, top_k, self.dim)
         if plan.empty:
             return []
-        named: dict[str, Any] = {"k": top_k, "rrf_k": self.rrf_k}
-        where = _where(filters, named)
-        if plan.dense is not None:
-            named["q"] = np.asarray(plan.dense, dtype=np.float32)
-        if plan.sparse is not None:
-            named["terms"], named["qw"] = list(plan.sparse[0]), [float(v) for v in plan.sparse[1]]
-        hybrid = mode == "hybrid" and plan.dense is not None and plan.sparse is not None
-        named["depth"] = prefetch_limit(top_k) if hybrid else top_k
-        dense, sparse = self._dense_sql(where), self._bm25_sql(where, bool(filters))
-        if hybrid:
-            body = (sql.SQL("WITH ") + self._terms_cte() + sql.SQL(
-                ", d AS ({dense}), b AS ({sparse}), f AS (SELECT id, sum(s) AS score FROM ({nd} UNION ALL {nb}) u "
-                "GROUP BY id) SELECT c.id, c.payload, f.score FROM f JOIN {t} c ON c.id = f.id "
-                "ORDER BY f.score DESC, c.id LIMIT %(k)s"
-            ).format(dense=dense, sparse=sparse, nd=self._normalised("d"), nb=self._normalised("b"), t=self.chunks_t))
-        elif plan.dense is not None:
-            body = sql.SQL("WITH d AS ({dense}) SELECT c.id, c.payload, d.score FROM d JOIN {t} c ON c.id = d.id "
-                           "ORDER BY d.score DESC, c.id").format(dense=dense, t=self.chunks_t)
-        else:
-            body = (sql.SQL("WITH ") + self._terms_cte() + sql.SQL(
-                ", b AS ({sparse}) SELECT c.id, c.payload, b.score FROM b JOIN {t} c ON c.id = b.id "
-                "ORDER BY b.score DESC, c.id").format(sparse=sparse, t=self.chunks_t))
+        statement, params, depth = pgsql.search(self.chunks_t, self.post_t, plan, mode, top_k, filters, self.fusion,
+                                                self.rrf_k)
         with self._cursor("search") as cur:
             if plan.dense is not None:
-                ef = str(min(1000, max(100, named["depth"])))
+                ef = str(min(1000, max(100, depth)))
                 cur.execute("SELECT set_config('hnsw.ef_search', %s, true), "
                             "set_config('hnsw.iterative_scan', %s, true)", (ef, "strict_order" if filters else "off"))
-            cur.execute(body, named)
+            cur.execute(statement, params)
             rows = cur.fetchall()
         return [ScoredChunk(Chunk.from_payload(str(i), p), float(s), rank)
                 for rank, (i, p, s) in enumerate(rows, start=1)]

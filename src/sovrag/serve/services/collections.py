@@ -35,8 +35,10 @@ def public_doc_id(doc_id: str) -> str:
 
 
 class TenantCollections:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, uploads: Path | None = None) -> None:
         self.settings = settings
+        #: tenants' uploaded files: <uploads>/<tenant id>/files/<collection>/
+        self.uploads = uploads or settings.data_dir / "tenants"
         self.backend = open_backend(settings.store, settings.data_dir)
         self._open: dict[str, Collection] = {}
         self._users: dict[str, int] = {}  # requests and jobs inside use(), per store name
@@ -63,7 +65,7 @@ class TenantCollections:
         return internal
 
     def files_dir(self, tenant_id: int, name: str) -> Path:
-        return self.settings.data_dir / "tenants" / str(tenant_id) / "files" / check_collection_name(name)
+        return self.uploads / str(tenant_id) / "files" / check_collection_name(name)
 
     def names(self, tenant_id: int) -> list[str]:
         p = self.prefix(tenant_id)

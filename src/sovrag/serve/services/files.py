@@ -21,8 +21,10 @@ class UploadedFiles:
     def saved(self, tenant_id: int, collection: str, path: Path, name: str) -> str:
         """Record (or replace) an uploaded file saved at `path`; its document id."""
         doc_id = document_id(path)
-        self.db.run("INSERT OR REPLACE INTO files(tenant_id, collection, doc_id, name, bytes, uploaded) "
-                    "VALUES (?, ?, ?, ?, ?, ?)", (tenant_id, collection, doc_id, name, path.stat().st_size, now()))
+        self.db.run("INSERT INTO files(tenant_id, collection, doc_id, name, bytes, uploaded) VALUES (?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (tenant_id, collection, doc_id) DO UPDATE SET name = excluded.name, "
+                    "bytes = excluded.bytes, uploaded = excluded.uploaded, title = '', format = '', error = ''",
+                    (tenant_id, collection, doc_id, name, path.stat().st_size, now()))
         return doc_id
 
     def indexed(self, tenant_id: int, collection: str, doc_id: str, title: str, fmt: str) -> None:

@@ -1,17 +1,25 @@
-"""Ingestion as background jobs: one worker thread runs sovrag's incremental ingest on uploaded files.
+"""Ingestion as background jobs: a queue in the server database that ingestion workers take jobs from.
 
-Jobs are recorded in SQLite with their state (queued, running, succeeded, failed, aborted) and per-file
-progress. One worker keeps ingestion from starving chat and search of cores. At shutdown the running job
-gets a grace period and is then aborted between files; queued jobs are marked aborted. Ingestion is
-idempotent (content-hash ids), so an aborted job is completed by uploading the same files again.
+Jobs are rows with a state (queued, running, succeeded, failed, aborted) and per-file progress. A worker
+claims the oldest queued job in one statement (on PostgreSQL with `FOR UPDATE SKIP LOCKED`, so several
+workers never take the same one), runs sovrag's incremental ingest on the uploaded files, and renews the job's
+heartbeat while it runs. With a shared database (several `sovrag serve` workers) a job whose worker stopped
+renewing for `job_lease_s` (killed, machine lost) is taken over by another worker and run again from the start:
+ingestion is idempotent (content-derived chunk ids, incremental sync), so the rerun writes no duplicate and
+loses nothing. A worker runs `ingest_workers` jobs at a time (0: an API-only worker that takes none).
+
+At shutdown the running jobs get a grace period and are then aborted between files. With SQLite (one server
+process) queued jobs are marked aborted then, and jobs a previous process left unfinished are marked aborted
+at startup; with a shared database they stay queued, or are taken over, for the other workers.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import queue
+import os
 import secrets
+import socket
 import threading
 from pathlib import Path
 from typing import Any
@@ -28,34 +36,62 @@ from sovrag.serve.services.files import UploadedFiles
 log = logging.getLogger("sovrag.serve.jobs")
 
 ACTIVE = ("queued", "running")
+#: Seconds between looks at the queue when nothing woke the worker (a job submitted through another worker).
+POLL_S = 1.0
+
+_CLAIM_SHARED = (
+    "UPDATE jobs SET state = 'running', worker = ?, heartbeat = ?, started = COALESCE(started, ?) "
+    "WHERE id = (SELECT id FROM jobs WHERE state = 'queued' OR (state = 'running' AND (heartbeat IS NULL OR "
+    "heartbeat < ?)) ORDER BY created, id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING *"
+)
+_CLAIM_LOCAL = (
+    "UPDATE jobs SET state = 'running', worker = ?, heartbeat = ?, started = COALESCE(started, ?) "
+    "WHERE id = (SELECT id FROM jobs WHERE state = 'queued' ORDER BY created, id LIMIT 1) RETURNING *"
+)
 
 
 class JobAborted(Exception):
     pass
 
 
+class JobLost(Exception):
+    """Another worker took this job over (this one missed its heartbeats): stop without touching it."""
+
+
 class JobRunner:
     def __init__(self, settings: Settings, db: Database, collections: TenantCollections, files: UploadedFiles,
-                 metrics: Metrics) -> None:
+                 metrics: Metrics, workers: int = 1, lease_s: float = 30.0) -> None:
         self.settings = settings
         self.db = db
         self.collections = collections
         self.files = files
         self.metrics = metrics
-        self._queue: queue.Queue[str | None] = queue.Queue()
+        self.lease_s = lease_s
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self._abort = threading.Event()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._mine: set[str] = set()
+        self._mine_lock = threading.Lock()
         self.closing = False
-        # jobs a previous process left unfinished cannot be resumed from memory: say so
-        n = self.db.run("UPDATE jobs SET state = 'aborted', error = 'the server stopped before the job finished; "
-                        "upload the files again', finished = ? WHERE state IN ('queued', 'running')", (now(),))
-        if n:
-            log.warning("marked %d unfinished job(s) from a previous run as aborted", n)
-        self._thread = threading.Thread(target=self._work, name="sovrag-ingest", daemon=True)
-        self._thread.start()
+        if not db.shared:
+            # jobs a previous process left unfinished cannot be resumed from memory: say so
+            n = self.db.run("UPDATE jobs SET state = 'aborted', error = 'the server stopped before the job "
+                            "finished; upload the files again', finished = ? WHERE state IN ('queued', 'running')",
+                            (now(),))
+            if n:
+                log.warning("marked %d unfinished job(s) from a previous run as aborted", n)
+        self._threads = [threading.Thread(target=self._work, name=f"sovrag-ingest-{i}", daemon=True)
+                         for i in range(workers)]
+        if workers:
+            self._threads.append(threading.Thread(target=self._beat, name="sovrag-ingest-heartbeat", daemon=True))
+        for t in self._threads:
+            t.start()
 
     @property
     def alive(self) -> bool:
-        return self._thread.is_alive() and not self.closing
+        """Ready: not shutting down, and (where this worker ingests) its worker threads are running."""
+        return not self.closing and all(t.is_alive() for t in self._threads)
 
     def submit(self, tenant_id: int, collection: str, paths: list[Path]) -> str:
         if self.closing:
@@ -65,8 +101,7 @@ class JobRunner:
         self.db.run("INSERT INTO jobs(id, tenant_id, collection, state, files_total, paths, created) "
                     "VALUES (?, ?, ?, 'queued', ?, ?, ?)",
                     (job_id, tenant_id, collection, len(paths), json.dumps([str(p) for p in paths]), now()))
-        self.metrics.jobs_running.inc()
-        self._queue.put(job_id)
+        self._wake.set()
         return job_id
 
     def get(self, tenant_id: int, job_id: str) -> dict[str, Any]:
@@ -83,26 +118,68 @@ class JobRunner:
         return self.db.one("SELECT id FROM jobs WHERE tenant_id = ? AND collection = ? AND state IN (?, ?)",
                            (tenant_id, collection, *ACTIVE)) is not None
 
+    def _claim(self) -> dict[str, Any] | None:
+        t = self.db.clock()
+        sql = _CLAIM_SHARED if self.db.shared else _CLAIM_LOCAL
+        args = (self.worker_id, t, now(), t - self.lease_s) if self.db.shared else (self.worker_id, t, now())
+        with self.db.transaction() as tx:
+            row = tx.one(sql, args)
+        if row is not None and row.get("files_done"):
+            log.warning("job %s: taking it over (its worker stopped renewing it after %s of %s files); running it "
+                        "again from the start", row["id"], row["files_done"], row["files_total"])
+        return row
+
     def _work(self) -> None:
-        while (job_id := self._queue.get()) is not None:
+        while not self._stop.is_set():
             try:
-                self._run(job_id)
+                row = self._claim()
+            except Exception:  # the database away for a moment: try again, never die
+                log.exception("could not look at the job queue")
+                row = None
+            if row is None:
+                self._wake.wait(POLL_S)
+                self._wake.clear()
+                continue
+            job_id = str(row["id"])
+            with self._mine_lock:
+                self._mine.add(job_id)
+            self.metrics.jobs_running.inc()
+            try:
+                self._run(row)
+            except JobLost:
+                log.warning("job %s: another worker took it over; stopped here", job_id)
             except Exception:  # a bug in one job must not stop the worker
                 log.exception("job %s crashed", job_id)
                 self._finish(job_id, "failed", error="internal error while ingesting")
             finally:
                 self.metrics.jobs_running.dec()
+                with self._mine_lock:
+                    self._mine.discard(job_id)
 
-    def _run(self, job_id: str) -> None:
-        row = self.db.one("SELECT * FROM jobs WHERE id = ?", (job_id,))
-        if row is None or row["state"] != "queued":
-            return
+    def _beat(self) -> None:
+        """Renew the heartbeat of the jobs this worker runs, three times a lease."""
+        while not self._stop.wait(self.lease_s / 3):
+            with self._mine_lock:
+                mine = list(self._mine)
+            for job_id in mine:
+                try:
+                    self.db.run("UPDATE jobs SET heartbeat = ? WHERE id = ? AND worker = ? AND state = 'running'",
+                                (self.db.clock(), job_id, self.worker_id))
+                except Exception:
+                    log.exception("could not renew job %s", job_id)
+
+    def _run(self, row: dict[str, Any]) -> None:
+        job_id = str(row["id"])
         if self._abort.is_set():
             self._finish(job_id, "aborted", error="the server shut down before the job ran; upload again")
             return
-        self.db.run("UPDATE jobs SET state = 'running', started = ? WHERE id = ?", (now(), job_id))
         tenant_id, name = int(row["tenant_id"]), str(row["collection"])
         paths = [Path(p) for p in json.loads(row["paths"])]
+        missing = [p for p in paths if not p.exists()]
+        if missing and len(missing) == len(paths):
+            self._finish(job_id, "failed", error=f"the uploaded files are not on this worker ({self.worker_id}); "
+                         "give every worker the same [serve] uploads_dir")
+            return
         try:
             with self.collections.use(tenant_id, name) as col:
                 self._ingest(job_id, tenant_id, name, col, paths)
@@ -116,7 +193,9 @@ class JobRunner:
             nonlocal done
             done += 1
             self.metrics.files.labels(status).inc()
-            self.db.run("UPDATE jobs SET files_done = ? WHERE id = ?", (done, job_id))
+            if not self.db.run("UPDATE jobs SET files_done = ? WHERE id = ? AND worker = ?",
+                               (done, job_id, self.worker_id)):
+                raise JobLost(job_id)
             if self._abort.is_set():
                 raise JobAborted()
 
@@ -146,31 +225,32 @@ class JobRunner:
             self.files.indexed(tenant_id, name, doc_id, c.title, c.format)
 
     def _finish(self, job_id: str, state: str, report: dict[str, Any] | None = None, error: str = "") -> None:
-        self.db.run("UPDATE jobs SET state = ?, report = ?, error = ?, finished = ? WHERE id = ?",
-                    (state, json.dumps(report or {}), error, now(), job_id))
-        log.info("job %s %s%s", job_id, state, f": {error}" if error else "")
+        """Record how the job ended, unless another worker has taken it over meanwhile."""
+        if self.db.run("UPDATE jobs SET state = ?, report = ?, error = ?, finished = ? WHERE id = ? AND worker = ?",
+                       (state, json.dumps(report or {}), error, now(), job_id, self.worker_id)):
+            log.info("job %s %s%s", job_id, state, f": {error}" if error else "")
 
     def shutdown(self, grace_s: float) -> None:
-        """Stop accepting jobs; let the running one finish within grace_s, then abort it and the queue."""
+        """Stop taking jobs; let the running ones finish within grace_s, then abort them between files. Without a
+        shared database the queued jobs are marked aborted too (no other worker will run them)."""
         self.closing = True
-        self._queue.put(None)
-        self._thread.join(grace_s)
-        if self._thread.is_alive():
+        self._stop.set()
+        self._wake.set()
+        workers = [t for t in self._threads if t.name != "sovrag-ingest-heartbeat"]
+        for t in workers:
+            t.join(grace_s)
+        if any(t.is_alive() for t in workers):
             self._abort.set()
-            self._thread.join(60)
-        while True:
-            try:
-                job_id = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if job_id is not None:
-                self.metrics.jobs_running.dec()
-        self.db.run("UPDATE jobs SET state = 'aborted', error = 'the server shut down before the job ran; upload "
-                    "again', finished = ? WHERE state = 'queued'", (now(),))
+            for t in workers:
+                t.join(60)
+        if not self.db.shared:
+            self.db.run("UPDATE jobs SET state = 'aborted', error = 'the server shut down before the job ran; upload "
+                        "again', finished = ? WHERE state = 'queued'", (now(),))
 
 
 def view(row: dict[str, Any]) -> dict[str, Any]:
     return {"object": "ingestion.job", "id": row["id"], "collection": row["collection"], "state": row["state"],
             "files_total": row["files_total"], "files_done": row["files_done"],
             "report": json.loads(row["report"] or "{}"), "error": row["error"] or None,
-            "created": row["created"], "started": row["started"], "finished": row["finished"]}
+            "created": row["created"], "started": row["started"], "finished": row["finished"],
+            "worker": row.get("worker") or None}

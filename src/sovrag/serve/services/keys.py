@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from sovrag.serve.apierror import APIError
-from sovrag.serve.db import Database, now
+from sovrag.serve.db import Conflict, Database, now
 
 KEY_PREFIX = "sk-sovrag-"
 
@@ -36,10 +35,11 @@ class KeyStore:
 
     def create_tenant(self, name: str) -> dict[str, Any]:
         try:  # the UNIQUE constraint decides: two concurrent creates of one name get 201 and 409, never a 500
-            tid = self.db.run("INSERT INTO tenants(name, created) VALUES (?, ?)", (name, now()))
-        except sqlite3.IntegrityError as e:
+            row = self.db.one("INSERT INTO tenants(name, created) VALUES (?, ?) RETURNING id", (name, now()))
+        except Conflict as e:
             raise APIError(409, f"tenant {name!r}: already exists", code="tenant_exists", param="name") from e
-        return self.tenant(tid)
+        assert row is not None
+        return self.tenant(int(row["id"]))
 
     def tenant(self, tenant_id: int) -> dict[str, Any]:
         row = self.db.one("SELECT id, name, created FROM tenants WHERE id = ?", (tenant_id,))
@@ -100,11 +100,27 @@ class KeyStore:
             (hash_key(key),))
 
 
+def _refill(tokens: float, last: float, per_minute: int, t: float) -> float:
+    return min(float(per_minute), tokens + (t - last) * per_minute / 60.0)
+
+
+def _spend(tokens: float, rpm: int, amount: float) -> tuple[float, float]:
+    """(tokens left, seconds to wait): the wait is 0 when `amount` may be spent now (it is then spent).
+
+    An amount larger than the whole bucket passes when the bucket is full and leaves it in debt, so a request
+    bigger than a minute's allowance is slow, not impossible."""
+    need = min(amount, float(rpm))
+    if tokens >= need:
+        return tokens - amount, 0.0
+    return tokens, (need - tokens) * 60.0 / rpm
+
+
 class RateLimiter:
     """Token buckets per key: requests a minute, work (embedder tokens) a minute, failed sign-ins per client.
 
     Each bucket refills continuously at its per-minute rate and holds at most one minute's worth, so bursts
-    up to the limit pass and a sustained rate above it waits."""
+    up to the limit pass and a sustained rate above it waits. This one keeps its buckets in memory: the
+    limiter of a single server process."""
 
     def __init__(self) -> None:
         self._buckets: dict[str, tuple[float, float]] = {}
@@ -112,23 +128,16 @@ class RateLimiter:
 
     def _level(self, bucket: str, per_minute: int, t: float) -> float:
         tokens, last = self._buckets.get(bucket, (float(per_minute), t))
-        return min(float(per_minute), tokens + (t - last) * per_minute / 60.0)
+        return _refill(tokens, last, per_minute, t)
 
     def take(self, key_id: str, rpm: int, amount: float = 1.0, kind: str = "requests") -> float:
-        """0 when `amount` may be spent now (it is then spent), else the seconds until it may.
-
-        An amount larger than the whole bucket passes when the bucket is full and leaves it in debt, so
-        a request bigger than a minute's allowance is slow, not impossible."""
+        """0 when `amount` may be spent now (it is then spent), else the seconds until it may."""
         t = time.monotonic()
         bucket = f"{kind}:{key_id}"
         with self._lock:
-            tokens = self._level(bucket, rpm, t)
-            need = min(amount, float(rpm))
-            if tokens >= need:
-                self._buckets[bucket] = (tokens - amount, t)
-                return 0.0
-            self._buckets[bucket] = (tokens, t)
-            return (need - tokens) * 60.0 / rpm
+            left, wait = _spend(self._level(bucket, rpm, t), rpm, amount)
+            self._buckets[bucket] = (left, t)
+            return wait
 
     def blocked(self, key_id: str, per_minute: int, kind: str) -> float:
         """Seconds until the bucket holds one token again (0 = not blocked), without spending any."""
@@ -137,3 +146,33 @@ class RateLimiter:
         with self._lock:
             tokens = self._level(bucket, per_minute, t)
             return 0.0 if tokens >= 1.0 else (1.0 - tokens) * 60.0 / per_minute
+
+
+class SharedRateLimiter:
+    """The same buckets in the shared PostgreSQL database, so a limit holds across every worker: each take is one
+    transaction that locks its bucket's row and reads the database's clock (one clock for all workers)."""
+
+    _NOW = "SELECT extract(epoch FROM clock_timestamp())::float8 AS t"
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def _level(self, tx: Any, bucket: str, per_minute: int) -> tuple[float, float]:
+        tx.run("INSERT INTO rate_buckets(bucket, tokens, updated) VALUES (?, ?, extract(epoch FROM clock_timestamp())) "
+               "ON CONFLICT (bucket) DO NOTHING", (bucket, float(per_minute)))
+        row = tx.one("SELECT tokens, updated FROM rate_buckets WHERE bucket = ? FOR UPDATE", (bucket,))
+        t = float(tx.one(self._NOW)["t"])
+        return _refill(float(row["tokens"]), float(row["updated"]), per_minute, t), t
+
+    def take(self, key_id: str, rpm: int, amount: float = 1.0, kind: str = "requests") -> float:
+        bucket = f"{kind}:{key_id}"
+        with self.db.transaction() as tx:
+            tokens, t = self._level(tx, bucket, rpm)
+            left, wait = _spend(tokens, rpm, amount)
+            tx.run("UPDATE rate_buckets SET tokens = ?, updated = ? WHERE bucket = ?", (left, t, bucket))
+            return wait
+
+    def blocked(self, key_id: str, per_minute: int, kind: str) -> float:
+        with self.db.transaction() as tx:
+            tokens, _ = self._level(tx, f"{kind}:{key_id}", per_minute)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) * 60.0 / per_minute
