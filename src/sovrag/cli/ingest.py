@@ -32,6 +32,8 @@ def ingest(
     document_max_tokens: Annotated[int | None, typer.Option(help="Context size for document mode")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
     tenant: Annotated[str | None, typer.Option(help="A server tenant's collection of this name")] = None,
+    ray: Annotated[str | None, typer.Option(help="Parse, chunk and embed on a Ray cluster: its address "
+                                            "(host:port), or auto (the cluster this machine belongs to)")] = None,
 ) -> None:
     """Ingest documents: only new and changed files are (re)indexed. Exit 3 if some files failed."""
     from sovrag.cli.remote import owner, store_collection
@@ -41,6 +43,10 @@ def ingest(
         s = settings(ctx).with_overrides(chunk_mode=chunk_mode, chunk_tokens=chunk_tokens,
                                           document_max_tokens=document_max_tokens)
         server = owner(s)
+        if server is not None and ray:
+            raise SovragError(f"--ray: the server (process {server.pid}) owns this data directory; a Ray ingestion "
+                              "runs in this process: stop the server, or give this command another --data-dir "
+                              "with a shared --store")
         if server is not None:  # the running server owns the data directory: it ingests for us
             with err.status(f"ingesting through the server (process {server.pid})…", spinner="dots"):
                 report = IngestReport.from_dict(server.ingest({
@@ -49,7 +55,7 @@ def ingest(
                     "chunk_tokens": chunk_tokens, "document_max_tokens": document_max_tokens}))
         else:
             report = _ingest_here(s, store_collection(s, collection, tenant), paths, include or [], exclude or [],
-                                  sync, quiet=as_json)
+                                  sync, quiet=as_json, ray=ray)
     except SovragError as e:
         fail(e)
         return
@@ -57,7 +63,7 @@ def ingest(
 
 
 def _ingest_here(s: Settings, name: str, paths: list[Path], include: list[str], exclude: list[str], sync: bool,
-                 quiet: bool) -> IngestReport:
+                 quiet: bool, ray: str | None = None) -> IngestReport:
     """The ingest itself, in this process, with a progress bar."""
     from sovrag.collection import open_collection
     from sovrag.ingest.sync import ingest as run_ingest
@@ -70,7 +76,7 @@ def _ingest_here(s: Settings, name: str, paths: list[Path], include: list[str], 
             def progress(path: str, status: str) -> None:
                 bar.update(task, advance=1, description=f"{status}: {Path(path).name}")
 
-            return run_ingest(s, col, paths, include, exclude, sync, progress)
+            return run_ingest(s, col, paths, include, exclude, sync, progress, ray=ray)
 
 
 def _print_report(report: IngestReport, collection: str, as_json: bool) -> None:

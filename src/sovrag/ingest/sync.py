@@ -16,9 +16,9 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,11 +26,15 @@ from sovrag.collection import Collection
 from sovrag.config import Settings
 from sovrag.errors import LoadError, SovragError
 from sovrag.ingest import isolate
-from sovrag.ingest.chunker import chunk_document
+from sovrag.ingest.distributed import Prepared, Task, prepare_file
 from sovrag.ingest.files import display, document_id, read_bytes
 from sovrag.ingest.loaders import SUPPORTED_EXTENSIONS
 from sovrag.ingest.walk import walk
+from sovrag.store import DocumentState
 from sovrag.types import Chunk
+
+if TYPE_CHECKING:
+    from sovrag.ingest.distributed import RayPreparer
 
 log = logging.getLogger(__name__)
 
@@ -95,17 +99,18 @@ class Ingestor:
     """Runs one sync of paths into a collection; `progress(path, status)` is called once per file."""
 
     def __init__(self, settings: Settings, collection: Collection,
-                 progress: Callable[[str, str], None] | None = None) -> None:
+                 progress: Callable[[str, str], None] | None = None, remote: RayPreparer | None = None) -> None:
         self.settings = settings
         self.col = collection
         self.progress = progress or (lambda path, status: None)
         self.fp = fingerprint(settings, collection.embedder.name)
         self.count_tokens = collection.embedder.count_tokens
         self.max_bytes = int(settings.max_file_mb * 1024 * 1024)
-        self.max_unpacked = int(settings.max_unpacked_mb * 1024 * 1024)
         self.parser = isolate.worker(settings.parse_memory_mb, settings.parse_timeout_s)
         self.report = IngestReport()
         self._batch: list[_Pending] = []
+        #: a Ray cluster doing the parsing, chunking and embedding (ingest/distributed.py), or None: this process
+        self.remote = remote
 
     def run(self, paths: Sequence[Path], include: Sequence[str] = (), exclude: Sequence[str] = (),
             sync: bool = False) -> IngestReport:
@@ -129,6 +134,9 @@ class Ingestor:
                     self.report.failed.append((display(path), f"internal error: {type(e).__name__}: {e}"))
                     self.progress(display(path), "failed")
             self._flush_batch()
+            if self.remote is not None:
+                for done in self.remote.results():
+                    self._remote_done(done)
             if sync and root.exists():
                 self._delete_vanished(root, seen, state)
         self.col.store.flush()
@@ -145,25 +153,31 @@ class Ingestor:
                 self.report.unchanged.append(source)
                 self.progress(source, "unchanged")
                 return
-            doc = self.parser.load(path, data, self.max_bytes, self.max_unpacked)
-            chunks = chunk_document(
-                doc, doc_id, version, self.count_tokens, chunk_tokens=self.settings.chunk_tokens,
-                overlap=self.settings.chunk_overlap, mode=self.settings.chunk_mode,
-                document_max_tokens=self.settings.document_max_tokens,
-            )
-            if not chunks:
-                raise LoadError(source, "no text content")
+            task = Task(source, str(path), data, doc_id, version, current)
+            if self.remote is not None:  # parse, chunk and embed on the Ray cluster; write what comes back
+                for done in self.remote.submit(task):
+                    self._remote_done(done)
+                return
+            chunks = prepare_file(self.settings, self.count_tokens, self.parser, task)
         except SovragError as e:
-            reason = e.reason if isinstance(e, LoadError) else str(e)
-            self.report.failed.append((source, reason))
-            self.progress(source, "failed")
+            self._failed(source, e)
             return
-        chunks = [replace(c, version=version, chunk_count=len(chunks), format=doc.format,
-                          metadata={**c.metadata, **doc.metadata}) for c in chunks]
-        replaced = sum(n for v, n in current.versions.items() if v != version) if current else 0
-        self._batch.append(_Pending(doc_id, version, chunks, current is None, replaced))
+        self._batch.append(_Pending(doc_id, version, chunks, current is None, _replaced(current, version)))
         if sum(len(p.chunks) for p in self._batch) >= WRITE_BATCH:
             self._flush_batch()
+
+    def _failed(self, source: str, e: SovragError) -> None:
+        self.report.failed.append((source, e.reason if isinstance(e, LoadError) else str(e)))
+        self.progress(source, "failed")
+
+    def _remote_done(self, done: Prepared) -> None:
+        t = done.task
+        if done.error:
+            self.report.failed.append((t.source, done.error))
+            self.progress(t.source, "failed")
+            return
+        self._write(_Pending(t.doc_id, t.version, done.chunks, t.context is None, _replaced(t.context, t.version)),
+                    done.vectors)
 
     def _flush_batch(self) -> None:
         if not self._batch:
@@ -212,5 +226,22 @@ class Ingestor:
 
 def ingest(settings: Settings, collection: Collection, paths: Sequence[Path], include: Sequence[str] = (),
            exclude: Sequence[str] = (), sync: bool = False,
-           progress: Callable[[str, str], None] | None = None) -> IngestReport:
-    return Ingestor(settings, collection, progress).run(paths, include, exclude, sync)
+           progress: Callable[[str, str], None] | None = None, ray: str | None = None) -> IngestReport:
+    """One sync of `paths` into `collection`; with `ray` (an address, or "auto"), files are parsed, chunked and
+    embedded on that Ray cluster's workers and written here."""
+    remote = None
+    if ray:
+        from sovrag.ingest.distributed import RayPreparer
+
+        remote = RayPreparer(settings, ray, collection.meta.get("embedder_spec") or settings.embedder,
+                             collection.embedder.name)
+    try:
+        return Ingestor(settings, collection, progress, remote).run(paths, include, exclude, sync)
+    finally:
+        if remote is not None:
+            remote.close()
+
+
+def _replaced(current: DocumentState | None, version: str) -> int:
+    """Chunks of a document's other versions that writing `version` removes."""
+    return sum(n for v, n in current.versions.items() if v != version) if current else 0

