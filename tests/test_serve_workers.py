@@ -41,14 +41,14 @@ class Workers:
         self.procs: dict[str, subprocess.Popen] = {}
         self.ports: dict[str, int] = {}
 
-    def start(self, name: str, ingest_workers: int, lease_s: float = 30.0) -> str:
+    def start(self, name: str, ingest_workers: int, lease_s: float = 30.0, **extra_env: str) -> str:
         data = self.tmp / f"data-{name}"
         data.mkdir()
         (data / "models").symlink_to(MODELS_DIR, target_is_directory=True)
         env = {**os.environ, "SOVRAG_DATA_DIR": str(data), "SOVRAG_ADMIN_KEY": ADMIN, "SOVRAG_STORE": self.url,
                "SOVRAG_SERVE_DATABASE": self.url, "SOVRAG_SERVE_UPLOADS_DIR": str(self.tmp / "uploads"),
                "SOVRAG_SERVE_INGEST_WORKERS": str(ingest_workers), "SOVRAG_SERVE_JOB_LEASE_S": str(lease_s),
-               "SOVRAG_LLM_THREADS": "1"}
+               "SOVRAG_LLM_THREADS": "1", **extra_env}
         port = _port()
         log = open(self.tmp / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
         proc = subprocess.Popen([SOVRAG, "serve", "--port", str(port), "--log-level", "info"], env=env, cwd=ROOT,
@@ -186,3 +186,33 @@ def test_a_worker_killed_mid_job_loses_it_to_another_that_finishes_it(workers: W
     assert info["chunks"] == len(expected) and info["documents"] == len(files)
     docs = httpx.get(f"{base}/v1/collections/big/documents", headers=_bearer(key)).json()["data"]
     assert len(docs) == len(files) and all(d.get("status", "indexed") == "indexed" for d in docs), docs
+
+
+def test_workers_are_the_hosts_of_one_llm_pool_and_a_dead_one_is_skipped(workers: Workers, settings,
+                                                                            monkeypatch) -> None:
+    """Each worker's local llama.cpp model is one OpenAI-compatible host; a pool over both (as a further worker,
+    or any client, would configure it) spreads the requests and goes on when one worker is killed."""
+    from sovrag.generate import Message, create_llm
+    from sovrag.generate.pool import HostPool
+
+    smol = {"SOVRAG_LLM": "llamacpp:smollm2-135m-instruct-q4_1", "SOVRAG_LLM_CONTEXT": "1024"}
+    a = workers.start("a", ingest_workers=0, **smol)
+    b = workers.start("b", ingest_workers=0, **smol)
+    tenant = httpx.post(f"{a}/admin/tenants", json={"name": "acme"}, headers=AS_ADMIN).json()
+    key = httpx.post(f"{a}/admin/tenants/{tenant['id']}/keys", json={}, headers=AS_ADMIN).json()["key"]
+    monkeypatch.setenv("SOVRAG_LLM_API_KEY", key)  # one key for both hosts: they share the database
+    llm = create_llm(settings, "|".join(f"openai://{base[7:]}/v1?model=smollm2-135m-instruct-q4_1" for base in (a, b)))
+    assert isinstance(llm, HostPool)
+    llm.check()
+    assert all(s["up"] for s in llm.status())  # both list the model under the name the pool asks for
+    msgs = [Message("user", "Say hello.")]
+    for _ in range(4):
+        assert llm.chat(msgs).text.strip()
+    assert [s["served"] for s in llm.status()] == [2, 2]
+    workers.procs["a"].send_signal(signal.SIGKILL)
+    workers.procs["a"].wait(10)
+    for _ in range(3):
+        assert llm.chat(msgs).text.strip()
+    status = llm.status()
+    assert status[1]["served"] == 5 and not status[0]["up"] and status[0]["failures"] == 1
+    llm.close()

@@ -38,6 +38,10 @@ class GenerationError(SovragError):
     """The LLM failed: unreachable or failing host, malformed reply, prompt over the context."""
 
 
+class HostUnavailable(GenerationError):
+    """An LLM host did not answer (connection refused, timeout, 429 or 5xx after retries): another host may."""
+
+
 class BenchError(SovragError):
     """A benchmark run cannot start or complete: bad settings, an empty collection, an unusable questions file."""
 

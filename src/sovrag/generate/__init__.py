@@ -7,6 +7,8 @@
   .gguf path), checked to be the adapter's own base; `quality+lora:NAME` and `fast+lora:NAME` work too
 - `openai://host:port/v1?model=NAME` or `openai+https://host/v1?model=NAME`: an OpenAI-compatible host
   (vLLM, Ollama, llama.cpp server, Together, Fireworks); key from SOVRAG_LLM_API_KEY or OPENAI_API_KEY
+- `openai://gpu1:8000/v1?model=NAME|openai://gpu2:8000/v1?model=NAME`: several hosts of one model, with load
+  spread, failover and health checks (generate/pool.py)
 """
 
 from __future__ import annotations
@@ -54,8 +56,18 @@ def create_llm(settings: Settings, spec: str | None = None) -> LLM:
     if scheme in OPENAI_SCHEMES:
         from sovrag.generate.openai_compat import OpenAICompatLLM
 
-        base, model = parse_openai_spec(spec, "llm")
         key = os.environ.get("SOVRAG_LLM_API_KEY") or os.environ.get("OPENAI_API_KEY")
+        parts = [p.strip() for p in spec.split("|")]
+        if len(parts) > 1:  # several hosts of one model: one LLM with failover (generate/pool.py)
+            from sovrag.generate.pool import HostPool
+
+            for p in parts:
+                if p.partition(":")[0] not in OPENAI_SCHEMES:
+                    raise ConfigError(f"llm {spec!r}: {p!r} is not an openai:// host; a pool joins hosts with '|'")
+            hosts = [OpenAICompatLLM(*parse_openai_spec(p, "llm"), api_key=key, timeout=settings.llm_timeout,
+                                     context=settings.llm_context, retries=1) for p in parts]
+            return HostPool(hosts)
+        base, model = parse_openai_spec(spec, "llm")
         return OpenAICompatLLM(base, model, api_key=key, timeout=settings.llm_timeout,
                                context=settings.llm_context)
     raise ConfigError(f"llm {spec!r}: unknown kind {scheme!r} (expected llamacpp:... or openai://...)")

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from sovrag.errors import GenerationError
+from sovrag.errors import GenerationError, HostUnavailable
 from sovrag.generate.base import Generation, GenerationParams, Message, StreamEvent
 from sovrag.generate.sse import ChunkFolder, from_completion
 
@@ -74,7 +74,7 @@ class OpenAICompatLLM:
                 last = f"{type(e).__name__}: {e}"
             if attempt < self.retries:
                 time.sleep(self.backoff * 2**attempt)
-        raise GenerationError(f"LLM host {self.url}: {last} (after {self.retries + 1} attempts)")
+        raise HostUnavailable(f"LLM host {self.url}: {last} (after {self.retries + 1} attempts)")
 
     def _raise_for_status(self, r: httpx.Response) -> None:
         if r.status_code < 400:

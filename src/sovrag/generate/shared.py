@@ -23,10 +23,13 @@ class LLMBusy(GenerationError):
 
 
 class Turns:
-    """One line for several models on the same cores: one generation at a time, one count of who waits."""
+    """One line for several models on the same cores: one generation at a time, one count of who waits.
+    `parallel` > 1 is for remote hosts (vLLM batches concurrent requests; a pool has several hosts): that many
+    generations at once."""
 
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
+    def __init__(self, parallel: int = 1) -> None:
+        self.lock: threading.Lock | threading.BoundedSemaphore = (
+            threading.Lock() if parallel <= 1 else threading.BoundedSemaphore(parallel))
         self.count_lock = threading.Lock()
         self.waiting = 0
 

@@ -50,11 +50,15 @@ def _llms(settings: Settings, llm: LLM | None, opts: ServerOptions,
     """The default LLM (`llm`, else the `llm` setting) and the `llms` option's, each loaded on first use, by the
     name /v1/models lists; they take turns (one generation at a time, one queue: they share the cores). A
     bundled model's name is checked now, not when a client first picks it."""
-    turns = Turns()
+    turns = Turns()  # the local models take turns on this machine's cores
     llms: dict[str, SharedLLM] = {}
     aliases: dict[str, list[str]] = {}
 
     for i, spec in enumerate([settings.llm, *opts.extra_llms()]):
+        full = spec_names(spec)[1]
+        remote = full.partition(":")[0] in OPENAI_SCHEMES
+        # a remote host (or a pool of them, '|'-joined) runs requests side by side: its own, wider line
+        line = Turns(parallel=opts.remote_llm_parallel * (full.count("|") + 1)) if remote else turns
         name, *others = spec_names(spec)
         if i > 0:
             _check_llm_spec(others[0])
@@ -63,7 +67,7 @@ def _llms(settings: Settings, llm: LLM | None, opts: ServerOptions,
         instance = llm if i == 0 else None
         factory = None if instance is not None else (lambda spec=spec: create_llm(settings, spec))
         llms[name] = SharedLLM(instance, factory, queue_max=opts.llm_queue_max, on_depth=metrics.llm_queue.set,
-                               on_tokens=metrics.add_tokens, turns=turns)
+                               on_tokens=metrics.add_tokens, turns=line)
         aliases[name] = others
     return llms, aliases
 

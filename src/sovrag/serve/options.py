@@ -54,6 +54,9 @@ class ServerOptions:
     #: More LLMs a client may choose (comma-separated specs or profiles, e.g. "quality"), besides the `llm`
     #: setting (the default); each loads on first use, and they take turns generating on this machine's cores.
     llms: str = ""
+    #: Generations sent at once to each remote LLM host (openai://...; a '|'-joined pool: this many per host); the
+    #: local llama.cpp model always runs one at a time.
+    remote_llm_parallel: int = 8
     #: The server database: empty for SQLite in the data directory (one server process), or postgresql://... for
     #: several workers that behave as one service (keys, rate limits, jobs and uploads shared).
     database: str = ""
@@ -99,8 +102,8 @@ class ServerOptions:
                 f"admin key: {ADMIN_KEY_ENV} is {'missing' if not self.admin_key else 'shorter than 16 characters'};"
                 f" set it to a long random secret, e.g. export {ADMIN_KEY_ENV}=$(openssl rand -hex 24)"
             )
-        for name in ("max_upload_file_mb", "max_upload_request_mb", "max_upload_files", "rate_limit_rpm",
-                     "llm_queue_max", "default_max_tokens", "max_json_mb", "max_tokens_limit",
+        for name in ("remote_llm_parallel", "max_upload_file_mb", "max_upload_request_mb", "max_upload_files",
+                     "rate_limit_rpm", "llm_queue_max", "default_max_tokens", "max_json_mb", "max_tokens_limit",
                      "embeddings_max_inputs", "threadpool", "embeddings_max_input_tokens",
                      "embeddings_max_request_tokens", "search_max_query_tokens", "rate_limit_tpm",
                      "auth_failures_per_minute", "header_timeout_s", "body_timeout_s"):
