@@ -143,6 +143,9 @@ def create_app(settings: Settings, llm: LLM | None = None, options: ServerOption
         checks = {"database": ctx is not None, "ingest_worker": bool(ctx and ctx.jobs.alive)}
         body = {"status": "ready" if all(checks.values()) else "not ready", "checks": checks,
                 "llm_loaded": bool(ctx and ctx.llm.loaded), "llm_queue_depth": ctx.llm.waiting if ctx else 0}
+        hosts = getattr(ctx.llm.model(), "status", None) if ctx and ctx.llm.loaded else None
+        if hosts is not None:  # a pool of LLM hosts: which are up, their load and last errors
+            body["llm_hosts"] = hosts()
         return body if all(checks.values()) else JSONResponse(body, status_code=503)
 
     @app.get("/metrics", tags=["operations"], response_class=Response, dependencies=[Depends(auth.require_metrics)])

@@ -193,8 +193,12 @@ class PgvectorStore:
         with self._cursor("search") as cur:
             if plan.dense is not None:
                 ef = str(min(1000, max(100, depth)))
+                # Unfiltered, the HNSW index is always the fast way; PostgreSQL's planner prices a few thousand rows'
+                # sequential scan below it (measured: 9 ms vs 2 ms at 2,938 chunks). Filtered, the planner's choice
+                # between HNSW (with iterative scans) and a b-tree stays.
                 cur.execute("SELECT set_config('hnsw.ef_search', %s, true), "
-                            "set_config('hnsw.iterative_scan', %s, true)", (ef, "strict_order" if filters else "off"))
+                            "set_config('hnsw.iterative_scan', %s, true), set_config('enable_seqscan', %s, true)",
+                            (ef, "strict_order" if filters else "off", "on" if filters else "off"))
             cur.execute(statement, params)
             rows = cur.fetchall()
         return [ScoredChunk(Chunk.from_payload(str(i), p), float(s), rank)
