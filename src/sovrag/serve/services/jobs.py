@@ -8,9 +8,10 @@ renewing for `job_lease_s` (killed, machine lost) is taken over by another worke
 ingestion is idempotent (content-derived chunk ids, incremental sync), so the rerun writes no duplicate and
 loses nothing. A worker runs `ingest_workers` jobs at a time (0: an API-only worker that takes none).
 
-At shutdown the running jobs get a grace period and are then aborted between files. With SQLite (one server
-process) queued jobs are marked aborted then, and jobs a previous process left unfinished are marked aborted
-at startup; with a shared database they stay queued, or are taken over, for the other workers.
+At shutdown the running jobs get a grace period and are then stopped between files. With SQLite (one server
+process) they, and the queued jobs, are marked aborted, and jobs a previous process left unfinished are marked
+aborted at startup; with a shared database a stopped job goes back to the queue and queued ones stay there, for
+the other workers (or this one's next start).
 """
 
 from __future__ import annotations
@@ -203,6 +204,12 @@ class JobRunner:
             report = ingest(self.settings, col, paths, progress=progress)
         except JobAborted:
             col.store.flush()
+            if self.db.shared and self.db.run(
+                    "UPDATE jobs SET state = 'queued', worker = '', heartbeat = NULL WHERE id = ? AND worker = ?",
+                    (job_id, self.worker_id)):
+                log.info("job %s: handed back to the queue after %d of %d files (this worker is shutting down)",
+                         job_id, done, len(paths))
+                return
             self._finish(job_id, "aborted", error=f"the server shut down after {done} of {len(paths)} files; "
                          "upload the rest again")
             return
