@@ -89,11 +89,12 @@ def test_the_work_is_spread_over_both_nodes(cluster, corpus: Path, settings: Set
     try:
         assert pre.nodes == 2 and len(pre.actors) == 2
         done = []
-        for i, path in enumerate(sorted(corpus.iterdir()) * 2):
+        for i, path in enumerate(sorted(corpus.iterdir()) * 10):  # 70 files: three batches of at most 32
             done += pre.submit(Task(str(path), str(path), path.read_bytes(), str(path), f"v{i}", None))
         done += pre.results()
-        assert len(done) == 14 and len({d.node for d in done}) == 2
+        assert len(done) == 70 and len({d.node for d in done}) == 2
         ok = [d for d in done if not d.error]
-        assert len(ok) == 12 and all(len(d.vectors) == len(d.chunks) for d in ok)
+        assert len(ok) == 60 and all(len(d.vectors) == len(d.chunks) > 0 for d in ok)
+        assert {d.error for d in done if d.error} == {"no text content"}  # the scan, alone, ten times
     finally:
         pre.close()

@@ -153,3 +153,34 @@ def test_vector_size_beyond_the_index_is_refused(pg_database, tmp_path):
         assert backend.list() == []
     finally:
         backend.close()
+
+
+def test_the_chunk_count_bm25_reads_stays_exact(pg_database, tmp_path, embedder):
+    """BM25's N comes from a count the catalog keeps by triggers: rewrites (ON CONFLICT updates), deletes of
+    versions and documents, and a batch of inserts and updates together never make it drift from count(*)."""
+    import psycopg
+
+    backend = open_backend(pg_database, tmp_path)
+    try:
+        store = backend.create("kb", embedder.dim, {})
+
+        def kept() -> int:
+            with psycopg.connect(pg_database) as conn:
+                return conn.execute("SELECT chunks FROM sovrag_collections WHERE name = 'kb'").fetchone()[0]
+
+        _fill(store, embedder)
+        assert kept() == store.count() == 8
+        _fill(store, embedder)  # the same ids again: updates, not inserts
+        assert kept() == store.count() == 8
+        v2 = make_chunks("volcano", version="v2")
+        mixed = v2 + make_chunks("cooking")  # two new rows and two rewritten ones in one statement batch
+        store.upsert(mixed, embedder.embed([c.text for c in mixed]))
+        assert kept() == store.count() == 10
+        store.delete_document("volcano", keep_version="v2")
+        store.delete_document("football")
+        assert kept() == store.count() == 6
+        store.optimize()
+        hits = store.search(SearchQuery("Etna", None), top_k=3, mode="bm25")
+        assert hits[0].chunk.doc_id == "volcano" and hits[0].chunk.version == "v2"
+    finally:
+        backend.close()

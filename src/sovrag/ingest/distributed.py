@@ -3,9 +3,10 @@ workers, everything that decides what to write on the driver.
 
 The driver (`sovrag ingest --ray ADDRESS`) walks the paths, reads and hashes each file and compares it with the
 store exactly as a local run does (unchanged files are skipped, `--sync` deletes vanished ones); only the files
-that need indexing travel, as bytes, to `Preparer` actors spread over the cluster's nodes (one per CPU the
-cluster offers, up to `max_actors`). Each actor holds the collection's embedder and parses in its own isolated
-child process like a local run; it returns the chunks and their vectors, which the driver writes to the store.
+that need indexing travel, as bytes and in batches of files, to `Preparer` actors spread over the cluster's
+nodes (one per CPU the cluster offers, up to `max_actors`). Each actor holds the collection's embedder and
+parses in its own isolated child process like a local run; it returns the chunks and their vectors (one
+embedding call per batch), which the driver writes to the store.
 So the store sees the same chunks, ids and report as a local run (tested on a two-node local cluster), and
 works with any store, embedded or shared.
 
@@ -25,6 +26,10 @@ from typing import Any
 from sovrag.config import Settings
 from sovrag.errors import ConfigError, LoadError, SovragError
 from sovrag.types import Chunk
+
+#: Files per Ray call, and bytes: a batch goes out when either is reached.
+BATCH_FILES = 32
+BATCH_BYTES = 4 * 2**20
 
 
 @dataclass(frozen=True)
@@ -78,18 +83,30 @@ class _Worker:
             raise ConfigError(f"Ray worker: embedder {self.embedder.name}, but the collection's is {embedder_name}")
         self.parser = isolate.worker(settings.parse_memory_mb, settings.parse_timeout_s)
 
-    def prepare(self, task: Task) -> Prepared:
+    def prepare(self, tasks: list[Task]) -> list[Prepared]:
+        """A batch of files: each parsed and chunked on its own (one bad file fails alone), all their chunks
+        embedded in one call, as a local run batches them."""
         import ray
 
         node = ray.get_runtime_context().get_node_id()
+        done: list[Prepared] = []
+        ready: list[tuple[Task, list[Chunk]]] = []
+        for task in tasks:
+            try:
+                ready.append((task, prepare_file(self.settings, self.embedder.count_tokens, self.parser, task)))
+            except SovragError as e:
+                done.append(Prepared(task, [], None, e.reason if isinstance(e, LoadError) else str(e), node))
+            except Exception as e:  # a bug of ours on one odd file must not cost the rest of the batch
+                done.append(Prepared(task, [], None, f"internal error on a Ray worker: {type(e).__name__}: {e}", node))
         try:
-            chunks = prepare_file(self.settings, self.embedder.count_tokens, self.parser, task)
-            vectors = self.embedder.embed([c.text for c in chunks])
+            vectors = self.embedder.embed([c.text for _, chunks in ready for c in chunks]) if ready else None
         except SovragError as e:
-            return Prepared(task, [], None, e.reason if isinstance(e, LoadError) else str(e), node)
-        except Exception as e:  # a bug of ours on one odd file must not cost the rest of the batch
-            return Prepared(task, [], None, f"internal error on a Ray worker: {type(e).__name__}: {e}", node)
-        return Prepared(task, chunks, vectors, "", node)
+            return done + [Prepared(t, [], None, f"embedding failed: {e}", node) for t, _ in ready]
+        offset = 0
+        for task, chunks in ready:
+            done.append(Prepared(task, chunks, vectors[offset : offset + len(chunks)], "", node))
+            offset += len(chunks)
+        return done
 
 
 class RayPreparer:
@@ -117,27 +134,39 @@ class RayPreparer:
             settings, embedder_spec, embedder_name) for _ in range(max(1, min(cpus, max_actors)))]
         self._free = deque(self.actors)
         self._busy: dict[Any, Any] = {}  # object ref -> actor
+        self._pending: list[Task] = []
+        self._pending_bytes = 0
 
     def submit(self, task: Task) -> Iterator[Prepared]:
-        """Queue a file; yields the results that had to be collected to make room (back-pressure: at most one
-        file in flight per actor, so memory stays bounded however many files there are)."""
+        """Queue a file; files go out in batches (up to BATCH_FILES files or BATCH_BYTES bytes, so the embedder
+        sees full batches and Ray's per-call cost is shared). Yields the results that had to be collected to make
+        room (back-pressure: at most one batch in flight per actor, so memory stays bounded)."""
+        self._pending.append(task)
+        self._pending_bytes += len(task.data)
+        if len(self._pending) >= BATCH_FILES or self._pending_bytes >= BATCH_BYTES:
+            yield from self._dispatch()
+
+    def _dispatch(self) -> Iterator[Prepared]:
         while not self._free:
-            yield from self._collect(wait_all=False)
+            yield from self._collect()
         actor = self._free.popleft()
-        self._busy[actor.prepare.remote(task)] = actor
+        self._busy[actor.prepare.remote(self._pending)] = actor
+        self._pending, self._pending_bytes = [], 0
 
     def results(self) -> Iterator[Prepared]:
-        """Everything still in flight."""
+        """Everything still queued or in flight."""
+        if self._pending:
+            yield from self._dispatch()
         while self._busy:
-            yield from self._collect(wait_all=False)
+            yield from self._collect()
 
-    def _collect(self, wait_all: bool) -> Iterator[Prepared]:
-        ready, _ = self._ray.wait(list(self._busy), num_returns=len(self._busy) if wait_all else 1)
+    def _collect(self) -> Iterator[Prepared]:
+        ready, _ = self._ray.wait(list(self._busy), num_returns=1)
         for ref in ready:
             self._free.append(self._busy.pop(ref))
             try:
-                yield self._ray.get(ref)
-            except self._ray.exceptions.RayError as e:  # the actor died (its node lost): the file fails, once
+                yield from self._ray.get(ref)
+            except self._ray.exceptions.RayError as e:  # the actor died (its node lost)
                 raise SovragError(f"--ray: a worker failed: {str(e).splitlines()[0]}") from e
 
     def close(self) -> None:

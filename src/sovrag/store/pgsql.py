@@ -66,14 +66,15 @@ def _bm25(chunks: sql.Identifier, postings: sql.Identifier, flt: sql.Composable,
     return sql.SQL("SELECT id, score FROM ({s}) x ORDER BY score DESC, id LIMIT %(depth)s").format(s=scored)
 
 
-def _terms(chunks: sql.Identifier, postings: sql.Identifier) -> sql.Composable:
-    """CTEs: the query's terms (q), the collection's size (nd), each term's IDF-weighted query weight (qi)."""
+def _terms(postings: sql.Identifier) -> sql.Composable:
+    """CTEs: the query's terms (q), the collection's size (nd: the count the catalog keeps), each term's
+    IDF-weighted query weight (qi)."""
     return sql.SQL(
         "q AS (SELECT term, w FROM unnest(%(terms)s::int8[], %(qw)s::float8[]) AS t(term, w)), "
-        "nd AS (SELECT count(*)::float8 AS n FROM {t}), "
+        "nd AS (SELECT chunks::float8 AS n FROM sovrag_collections WHERE id = %(cid)s), "
         "qi AS (SELECT q.term, q.w * ln((nd.n - df.df + 0.5) / (df.df + 0.5) + 1) AS w FROM q CROSS JOIN nd "
         "CROSS JOIN LATERAL (SELECT count(*)::float8 AS df FROM {p} WHERE term = q.term) df)"
-    ).format(t=chunks, p=postings)
+    ).format(p=postings)
 
 
 def _normalised(name: str, fusion: str) -> sql.Composable:
@@ -90,10 +91,11 @@ def _normalised(name: str, fusion: str) -> sql.Composable:
     ).format(src=src)
 
 
-def search(chunks: sql.Identifier, postings: sql.Identifier, plan: SearchPlan, mode: str, top_k: int,
+def search(chunks: sql.Identifier, postings: sql.Identifier, cid: int, plan: SearchPlan, mode: str, top_k: int,
            filters: Filters | None, fusion: str, rrf_k: int) -> tuple[sql.Composable, dict[str, Any], int]:
-    """(statement, its parameters, candidate depth) of one search; rows are (id, payload, score), best first."""
-    named: dict[str, Any] = {"k": top_k, "rrf_k": rrf_k}
+    """(statement, its parameters, candidate depth) of one search of collection `cid`; rows are (id, payload,
+    score), best first."""
+    named: dict[str, Any] = {"k": top_k, "rrf_k": rrf_k, "cid": cid}
     flt = where(filters, named)
     if plan.dense is not None:
         named["q"] = np.asarray(plan.dense, dtype=np.float32)
@@ -103,7 +105,7 @@ def search(chunks: sql.Identifier, postings: sql.Identifier, plan: SearchPlan, m
     named["depth"] = prefetch_limit(top_k) if hybrid else top_k
     dense, sparse = _dense(chunks, flt), _bm25(chunks, postings, flt, bool(filters))
     if hybrid:
-        body = (sql.SQL("WITH ") + _terms(chunks, postings) + sql.SQL(
+        body = (sql.SQL("WITH ") + _terms(postings) + sql.SQL(
             ", d AS ({dense}), b AS ({sparse}), f AS (SELECT id, sum(s) AS score FROM ({nd} UNION ALL {nb}) u "
             "GROUP BY id) SELECT c.id, c.payload, f.score FROM f JOIN {t} c ON c.id = f.id "
             "ORDER BY f.score DESC, c.id LIMIT %(k)s"
@@ -112,7 +114,7 @@ def search(chunks: sql.Identifier, postings: sql.Identifier, plan: SearchPlan, m
         body = sql.SQL("WITH d AS ({dense}) SELECT c.id, c.payload, d.score FROM d JOIN {t} c ON c.id = d.id "
                        "ORDER BY d.score DESC, c.id").format(dense=dense, t=chunks)
     else:
-        body = (sql.SQL("WITH ") + _terms(chunks, postings) + sql.SQL(
+        body = (sql.SQL("WITH ") + _terms(postings) + sql.SQL(
             ", b AS ({sparse}) SELECT c.id, c.payload, b.score FROM b JOIN {t} c ON c.id = b.id "
             "ORDER BY b.score DESC, c.id").format(sparse=sparse, t=chunks))
     return body, named, int(named["depth"])

@@ -60,6 +60,16 @@ _SCHEMA_LOCK = 0x50F7A6  # pg_advisory_xact_lock key for schema changes
 _CONNECT_TIMEOUT_S = 10
 _initialised: set[str] = set()
 _init_lock = threading.Lock()
+#: Keeps each collection's chunk count in the catalog (BM25's IDF needs N on every query; counting 100k rows each
+#: time cost more than the rest of the search). Statement-level triggers with transition tables: exact under
+#: INSERT ... ON CONFLICT (only inserted rows are in NEW TABLE) and under cascades.
+COUNT_FUNCTION = (
+    "CREATE OR REPLACE FUNCTION sovrag_count_chunks() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+    "IF TG_OP = 'INSERT' THEN UPDATE sovrag_collections SET chunks = chunks + (SELECT count(*) FROM new_rows) "
+    "WHERE id = TG_ARGV[0]::int; "
+    "ELSE UPDATE sovrag_collections SET chunks = chunks - (SELECT count(*) FROM old_rows) WHERE id = TG_ARGV[0]::int; "
+    "END IF; RETURN NULL; END $$"
+)
 
 
 def redact(url: str) -> str:
@@ -88,6 +98,7 @@ class PgvectorStore:
         self.dim = dim
         self.fusion = check_fusion(fusion)
         self.rrf_k = rrf_k
+        self.cid = cid
         self.chunks_t = sql.Identifier(f"sovrag_chunks_{cid}")
         self.post_t = sql.Identifier(f"sovrag_postings_{cid}")
 
@@ -174,11 +185,18 @@ class PgvectorStore:
             return [Chunk.from_payload(str(i), p) for i, p in cur.fetchall()]
 
     def optimize(self) -> None:
-        """HNSW and the postings index are maintained on every write; ANALYZE refreshes the planner's
-        statistics after a large ingestion so it picks the indexes."""
-        with self._cursor("analyze") as cur:
-            cur.execute(sql.SQL("ANALYZE {t}").format(t=self.chunks_t))
-            cur.execute(sql.SQL("ANALYZE {p}").format(p=self.post_t))
+        """HNSW and the postings index are maintained on every write; VACUUM ANALYZE after a large ingestion
+        refreshes the planner's statistics and the visibility map, so BM25 reads its postings from the index alone
+        (autovacuum gets there too, later)."""
+        with self.backend.connection() as conn:
+            conn.autocommit = True  # VACUUM runs outside a transaction
+            try:
+                for table in (self.chunks_t, self.post_t):
+                    conn.execute(sql.SQL("VACUUM (ANALYZE) {t}").format(t=table))
+            except psycopg.errors.UndefinedTable as e:
+                raise CollectionError(f"collection {self.name!r}: no longer exists in {self.backend.spec}") from e
+            finally:
+                conn.autocommit = False
 
     # -- search ---------------------------------------------------------------------------------------------
 
@@ -188,8 +206,8 @@ class PgvectorStore:
         plan = plan_search(query, mode, top_k, self.dim)
         if plan.empty:
             return []
-        statement, params, depth = pgsql.search(self.chunks_t, self.post_t, plan, mode, top_k, filters, self.fusion,
-                                                self.rrf_k)
+        statement, params, depth = pgsql.search(self.chunks_t, self.post_t, self.cid, plan, mode, top_k, filters,
+                                                self.fusion, self.rrf_k)
         with self._cursor("search") as cur:
             if plan.dense is not None:
                 ef = str(min(1000, max(100, depth)))
@@ -256,8 +274,10 @@ class PgvectorBackend:
                             ) from e
                     cur.execute(sql.SQL(
                         "CREATE TABLE IF NOT EXISTS {c} (id serial UNIQUE, name text PRIMARY KEY, dim int NOT NULL, "
-                        "meta jsonb NOT NULL, created_at timestamptz NOT NULL DEFAULT now())"
+                        "meta jsonb NOT NULL, created_at timestamptz NOT NULL DEFAULT now(), "
+                        "chunks bigint NOT NULL DEFAULT 0)"
                     ).format(c=sql.Identifier(CATALOG)))
+                    cur.execute(COUNT_FUNCTION)
             finally:
                 conn.close()
             _initialised.add(self.url)
@@ -320,8 +340,13 @@ class PgvectorBackend:
             cur.execute(sql.SQL("CREATE INDEX ON {t} USING gin (payload jsonb_path_ops)").format(t=t))
             cur.execute(sql.SQL(
                 "CREATE TABLE {p} (term int8 NOT NULL, chunk_id uuid NOT NULL REFERENCES {t} (id) ON DELETE CASCADE, "
-                "weight float4 NOT NULL, PRIMARY KEY (term, chunk_id))").format(p=p, t=t))
+                "weight float4 NOT NULL, PRIMARY KEY (term, chunk_id) INCLUDE (weight))").format(p=p, t=t))
             cur.execute(sql.SQL("CREATE INDEX ON {p} (chunk_id)").format(p=p))
+            for event, table in (("INSERT", "NEW TABLE AS new_rows"), ("DELETE", "OLD TABLE AS old_rows")):
+                cur.execute(sql.SQL("CREATE TRIGGER {name} AFTER {event} ON {t} REFERENCING {table} FOR EACH STATEMENT "
+                                    "EXECUTE FUNCTION sovrag_count_chunks({cid})").format(
+                    name=sql.Identifier(f"sovrag_count_{event.lower()}"), event=sql.SQL(event), t=t,
+                    table=sql.SQL(table), cid=sql.Literal(cid)))
         return PgvectorStore(self, name, cid, dim)
 
     def open(self, name: str) -> PgvectorStore:

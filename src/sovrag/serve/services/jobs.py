@@ -41,9 +41,10 @@ ACTIVE = ("queued", "running")
 POLL_S = 1.0
 
 _CLAIM_SHARED = (
-    "UPDATE jobs SET state = 'running', worker = ?, heartbeat = ?, started = COALESCE(started, ?) "
-    "WHERE id = (SELECT id FROM jobs WHERE state = 'queued' OR (state = 'running' AND (heartbeat IS NULL OR "
-    "heartbeat < ?)) ORDER BY created, id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING *"
+    "WITH picked AS (SELECT id, state AS was, worker AS previous FROM jobs WHERE state = 'queued' OR "
+    "(state = 'running' AND (heartbeat IS NULL OR heartbeat < ?)) ORDER BY created, id LIMIT 1 FOR UPDATE SKIP LOCKED) "
+    "UPDATE jobs SET state = 'running', worker = ?, heartbeat = ?, started = COALESCE(started, ?) FROM picked "
+    "WHERE jobs.id = picked.id RETURNING jobs.*, picked.was, picked.previous"
 )
 _CLAIM_LOCAL = (
     "UPDATE jobs SET state = 'running', worker = ?, heartbeat = ?, started = COALESCE(started, ?) "
@@ -122,12 +123,13 @@ class JobRunner:
     def _claim(self) -> dict[str, Any] | None:
         t = self.db.clock()
         sql = _CLAIM_SHARED if self.db.shared else _CLAIM_LOCAL
-        args = (self.worker_id, t, now(), t - self.lease_s) if self.db.shared else (self.worker_id, t, now())
+        args = (t - self.lease_s, self.worker_id, t, now()) if self.db.shared else (self.worker_id, t, now())
         with self.db.transaction() as tx:
             row = tx.one(sql, args)
-        if row is not None and row.get("files_done"):
-            log.warning("job %s: taking it over (its worker stopped renewing it after %s of %s files); running it "
-                        "again from the start", row["id"], row["files_done"], row["files_total"])
+        if row is not None and row.get("was") == "running":
+            log.warning("job %s: taking it over from worker %s, which stopped renewing it after %s of %s files; "
+                        "running it again from the start", row["id"], row["previous"] or "?", row["files_done"],
+                        row["files_total"])
         return row
 
     def _work(self) -> None:
@@ -205,7 +207,8 @@ class JobRunner:
         except JobAborted:
             col.store.flush()
             if self.db.shared and self.db.run(
-                    "UPDATE jobs SET state = 'queued', worker = '', heartbeat = NULL WHERE id = ? AND worker = ?",
+                    "UPDATE jobs SET state = 'queued', worker = '', heartbeat = NULL, files_done = 0 "
+                    "WHERE id = ? AND worker = ?",
                     (job_id, self.worker_id)):
                 log.info("job %s: handed back to the queue after %d of %d files (this worker is shutting down)",
                          job_id, done, len(paths))
