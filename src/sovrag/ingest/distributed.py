@@ -30,6 +30,8 @@ from sovrag.types import Chunk
 #: Files per Ray call, and bytes: a batch goes out when either is reached.
 BATCH_FILES = 32
 BATCH_BYTES = 4 * 2**20
+#: Batches queued at each actor at once.
+IN_FLIGHT = 2
 
 
 @dataclass(frozen=True)
@@ -77,8 +79,10 @@ class _Worker:
         from sovrag.embed import create_embedder
         from sovrag.ingest import isolate
 
-        self.settings = settings
-        self.embedder = create_embedder(settings, embedder_spec)
+        # onnxruntime sizes its thread pool by the machine's cores, not by the one CPU Ray gave this actor: two
+        # actors on one machine would each start a pool as wide as the machine
+        self.settings = replace(settings, embed_threads=1)
+        self.embedder = create_embedder(self.settings, embedder_spec)
         if self.embedder.name != embedder_name:
             raise ConfigError(f"Ray worker: embedder {self.embedder.name}, but the collection's is {embedder_name}")
         self.parser = isolate.worker(settings.parse_memory_mb, settings.parse_timeout_s)
@@ -128,11 +132,11 @@ class RayPreparer:
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.nodes = len([n for n in ray.nodes() if n.get("Alive")])
         actor = ray.remote(num_cpus=1)(_Worker)
-        # onnxruntime in each actor uses the one CPU Ray gave it
         env = {"env_vars": {"OMP_NUM_THREADS": "1", "RAY_USAGE_STATS_ENABLED": "0"}}
         self.actors = [actor.options(scheduling_strategy="SPREAD", runtime_env=env).remote(
             settings, embedder_spec, embedder_name) for _ in range(max(1, min(cpus, max_actors)))]
-        self._free = deque(self.actors)
+        # two batches per actor: one it works on, the next waiting, so it never idles while the driver writes
+        self._free = deque(self.actors * IN_FLIGHT)
         self._busy: dict[Any, Any] = {}  # object ref -> actor
         self._pending: list[Task] = []
         self._pending_bytes = 0
@@ -140,7 +144,7 @@ class RayPreparer:
     def submit(self, task: Task) -> Iterator[Prepared]:
         """Queue a file; files go out in batches (up to BATCH_FILES files or BATCH_BYTES bytes, so the embedder
         sees full batches and Ray's per-call cost is shared). Yields the results that had to be collected to make
-        room (back-pressure: at most one batch in flight per actor, so memory stays bounded)."""
+        room (back-pressure: at most IN_FLIGHT batches per actor, so memory stays bounded)."""
         self._pending.append(task)
         self._pending_bytes += len(task.data)
         if len(self._pending) >= BATCH_FILES or self._pending_bytes >= BATCH_BYTES:
