@@ -53,6 +53,22 @@ def normalize(v: np.ndarray) -> np.ndarray:
     return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
 
 
+def jittered(corpora: dict, embedder, rng: np.random.Generator, chunks: int, picks: list[int]
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """The realistic set: `chunks` vectors, each a union passage's real embedding (cycled) plus noise of norm
+    JITTER, re-normalised; and the real embeddings of the union questions at `picks`."""
+    union = corpora["union"]
+    pv = np.concatenate([data.embed_cached(embedder, [p.text for p in corpora[c].passages], f"passages-{c}")
+                         for c in data.CORPORA])
+    by_id = dict(zip([p.id for c in data.CORPORA for p in corpora[c].passages], pv, strict=True))
+    base = np.stack([by_id[p.id] for p in union.passages])
+    noise = rng.standard_normal((chunks, DIM), dtype=np.float32) * (JITTER / np.sqrt(DIM))
+    vectors = normalize(base[np.arange(chunks) % len(base)] + noise)
+    qv = np.concatenate([data.embed_cached(embedder, [q.text for q in corpora[c].queries], f"queries-{c}")
+                         for c in data.CORPORA])
+    return vectors, qv[picks]
+
+
 def percentiles(ms: list[float]) -> dict[str, float]:
     q = statistics.quantiles(ms, n=100, method="inclusive")
     return {"p50_ms": round(statistics.median(ms), 3), "p95_ms": round(q[94], 3),
@@ -201,15 +217,7 @@ def main() -> None:
             vectors = normalize(rng.standard_normal((args.chunks, DIM), dtype=np.float32))
             qvecs = normalize(rng.standard_normal((args.queries, DIM), dtype=np.float32))
         else:
-            pv = np.concatenate([data.embed_cached(embedder, [p.text for p in corpora[c].passages], f"passages-{c}")
-                                 for c in data.CORPORA])
-            by_id = dict(zip([p.id for c in data.CORPORA for p in corpora[c].passages], pv, strict=True))
-            base = np.stack([by_id[p.id] for p in union.passages])
-            noise = rng.standard_normal((args.chunks, DIM), dtype=np.float32) * (JITTER / np.sqrt(DIM))
-            vectors = normalize(base[np.arange(args.chunks) % len(base)] + noise)
-            qv = np.concatenate([data.embed_cached(embedder, [q.text for q in corpora[c].queries], f"queries-{c}")
-                                 for c in data.CORPORA])
-            qvecs = qv[picks]
+            vectors, qvecs = jittered(corpora, embedder, rng, args.chunks, picks)
         report["sets"][kind] = run_set(vectors, qvecs, texts, qtexts, search_threads, args)
 
     report["latency_query_embedding (MiniLM-L6 int8, onnxruntime, one question per call)"] = percentiles(

@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import datasets as data  # noqa: E402
-from search_latency import DIM, JITTER, normalize, percentiles  # noqa: E402
+from search_latency import DIM, jittered, percentiles  # noqa: E402
 
 from sovrag.embed import create_embedder  # noqa: E402
 from sovrag.store import SearchQuery, open_backend  # noqa: E402
@@ -51,16 +51,7 @@ def main() -> None:
     picks = sorted(random.Random(args.seed).sample(range(len(union.queries)), args.queries))
     qtexts = [union.queries[i].text for i in picks]
     embedder = create_embedder(data.test_settings())
-    rng = np.random.default_rng(args.seed)
-    pv = np.concatenate([data.embed_cached(embedder, [p.text for p in corpora[c].passages], f"passages-{c}")
-                         for c in data.CORPORA])
-    by_id = dict(zip([p.id for c in data.CORPORA for p in corpora[c].passages], pv, strict=True))
-    base = np.stack([by_id[p.id] for p in union.passages])
-    noise = rng.standard_normal((args.chunks, DIM), dtype=np.float32) * (JITTER / np.sqrt(DIM))
-    vectors = normalize(base[np.arange(args.chunks) % len(base)] + noise)
-    qv = np.concatenate([data.embed_cached(embedder, [q.text for q in corpora[c].queries], f"queries-{c}")
-                         for c in data.CORPORA])
-    qvecs = qv[picks]
+    vectors, qvecs = jittered(corpora, embedder, np.random.default_rng(args.seed), args.chunks, picks)
     ids = [str(uuid.uuid5(uuid.NAMESPACE_URL, f"sovrag-bench/{i}")) for i in range(args.chunks)]
     row = {pid: i for i, pid in enumerate(ids)}
     exact = np.argsort(-(qvecs @ vectors.T), axis=1)[:, :TOP_K]
