@@ -80,6 +80,20 @@ _ENV_PREFIX = "SOVRAG_"
 OPENAI_SCHEMES = ("openai", "openai+http", "openai+https")
 
 
+def redact_url(url: str) -> str:
+    """A URL without its password (postgresql://user:***@host/db), for messages and listings."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
+
+
 def parse_openai_spec(spec: str, what: str) -> tuple[str, str]:
     """`openai://host:port/v1?model=NAME` (or openai+https://...) -> (base URL, model name)."""
     from urllib.parse import parse_qs, urlsplit

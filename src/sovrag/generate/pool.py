@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -38,7 +38,7 @@ class _Host:
     down_until: float = 0.0
     strikes: int = 0
     last_error: str = ""
-    served: int = field(default=0)
+    served: int = 0
 
     def up(self, t: float) -> bool:
         return self.down_until <= t

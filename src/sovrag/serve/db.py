@@ -24,10 +24,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
+from sovrag.config import redact_url
 from sovrag.errors import ConfigError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK = 0x50F7A7
+#: The database's clock, one for every worker (PostgreSQL).
+PG_CLOCK = "SELECT extract(epoch FROM clock_timestamp())::float8 AS t"
 
 
 class Conflict(Exception):
@@ -194,22 +197,18 @@ class PostgresDatabase:
 
     def __init__(self, url: str) -> None:
         try:
-            import psycopg
             from psycopg.rows import dict_row
             from psycopg_pool import ConnectionPool, PoolTimeout
         except ImportError as e:
             raise ConfigError(f"[serve] database: PostgreSQL needs its extra: pip install 'sovrag[postgres]' "
                               f"({e})") from e
-        from sovrag.store.pgvector import redact
-
-        self.where = redact(url)
+        self.where = redact_url(url)
         try:
             migrate("postgresql+psycopg://" + url.split("://", 1)[1])
         except Exception as e:  # sqlalchemy wraps the driver's OperationalError
             reason = str(getattr(e, "orig", e)).strip().splitlines()
             raise ConfigError(f"[serve] database {self.where}: cannot migrate the schema "
                               f"({reason[-1] if reason else type(e).__name__})") from e
-        self._psycopg = psycopg
         self.pool = ConnectionPool(url, min_size=1, max_size=16, open=False, name="sovrag-serve-db",
                                    kwargs={"autocommit": True, "row_factory": dict_row, "connect_timeout": 10})
         try:
@@ -236,7 +235,7 @@ class PostgresDatabase:
             yield _PgTx(conn)
 
     def clock(self) -> float:
-        row = self.one("SELECT extract(epoch FROM clock_timestamp())::float8 AS t")
+        row = self.one(PG_CLOCK)
         assert row is not None
         return float(row["t"])
 

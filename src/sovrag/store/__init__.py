@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from sovrag.config import redact_url
 from sovrag.errors import ConfigError
 from sovrag.store.base import (
     SEARCH_MODES,
@@ -64,7 +65,7 @@ def open_backend(spec: str, data_dir: Path) -> StoreBackend:
         try:
             from sovrag.store.pgvector import PgvectorBackend
         except ImportError as e:
-            raise ConfigError(f"store {_redacted(spec)!r}: the PostgreSQL store needs its extra: "
+            raise ConfigError(f"store {redact_url(spec)!r}: the PostgreSQL store needs its extra: "
                               f"pip install 'sovrag[postgres]' ({e})") from e
         return PgvectorBackend(spec)
     raise ConfigError(
@@ -72,9 +73,3 @@ def open_backend(spec: str, data_dir: Path) -> StoreBackend:
         "postgresql://user@host/db)"
     )
 
-
-def _redacted(spec: str) -> str:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(spec)
-    return spec.replace(f":{parts.password}@", ":***@") if parts.password else spec

@@ -22,13 +22,12 @@ from sovrag.store.base import Filters, SearchPlan, prefetch_limit
 COLUMNS = ("doc_id", "version", "source", "format")
 
 
-def where(filters: Filters | None, params: dict[str, Any], alias: str = "") -> sql.Composable:
+def where(filters: Filters | None, params: dict[str, Any]) -> sql.Composable:
     """A WHERE clause (or nothing) for Qdrant-style filters: key -> value (equal) or list (equal to one of
     them). Values go into `params` under named placeholders, so a clause can appear twice in one statement."""
     if not filters:
         return sql.SQL("")
     parts: list[sql.Composable] = []
-    prefix = sql.SQL(alias + ".") if alias else sql.SQL("")
 
     def placeholder(value: Any) -> sql.Composable:
         key = f"f{len(params)}"
@@ -40,10 +39,10 @@ def where(filters: Filters | None, params: dict[str, Any], alias: str = "") -> s
         if not values:
             parts.append(sql.SQL("false"))
         elif key in COLUMNS:
-            parts.append(sql.SQL("{}{} = ANY({}::text[])").format(prefix, sql.Identifier(key),
-                                                                  placeholder([str(v) for v in values])))
+            parts.append(sql.SQL("{} = ANY({}::text[])").format(sql.Identifier(key),
+                                                                placeholder([str(v) for v in values])))
         else:
-            ors = [sql.SQL("{}payload @> {}").format(prefix, placeholder(Jsonb({key: v}))) for v in values]
+            ors = [sql.SQL("payload @> {}").format(placeholder(Jsonb({key: v}))) for v in values]
             parts.append(sql.SQL("(") + sql.SQL(" OR ").join(ors) + sql.SQL(")"))
     return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(parts)
 

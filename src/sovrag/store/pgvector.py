@@ -24,7 +24,6 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import psycopg
@@ -33,6 +32,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from sovrag.config import redact_url
 from sovrag.errors import CollectionError, StoreError
 from sovrag.store import bm25, pgsql
 from sovrag.store.base import (
@@ -70,18 +70,6 @@ COUNT_FUNCTION = (
     "ELSE UPDATE sovrag_collections SET chunks = chunks - (SELECT count(*) FROM old_rows) WHERE id = TG_ARGV[0]::int; "
     "END IF; RETURN NULL; END $$"
 )
-
-
-def redact(url: str) -> str:
-    """The URL without its password, for messages and `backend.spec`."""
-    parts = urlsplit(url)
-    if not parts.password:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host += f":{parts.port}"
-    user = f"{parts.username}:***@" if parts.username else ":***@"
-    return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
 
 
 def _configure(conn: psycopg.Connection) -> None:
@@ -234,7 +222,7 @@ class PgvectorBackend:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.spec = redact(url)
+        self.spec = redact_url(url)
         self._bootstrap()
         self.pool = ConnectionPool(url, min_size=1, max_size=8, open=False, configure=_configure,
                                    kwargs={"connect_timeout": _CONNECT_TIMEOUT_S}, name="sovrag-pgvector")

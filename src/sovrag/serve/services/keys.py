@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sovrag.serve.apierror import APIError
-from sovrag.serve.db import Conflict, Database, now
+from sovrag.serve.db import PG_CLOCK, Conflict, Database, now
 
 KEY_PREFIX = "sk-sovrag-"
 
@@ -152,8 +152,6 @@ class SharedRateLimiter:
     """The same buckets in the shared PostgreSQL database, so a limit holds across every worker: each take is one
     transaction that locks its bucket's row and reads the database's clock (one clock for all workers)."""
 
-    _NOW = "SELECT extract(epoch FROM clock_timestamp())::float8 AS t"
-
     def __init__(self, db: Database) -> None:
         self.db = db
 
@@ -161,7 +159,7 @@ class SharedRateLimiter:
         tx.run("INSERT INTO rate_buckets(bucket, tokens, updated) VALUES (?, ?, extract(epoch FROM clock_timestamp())) "
                "ON CONFLICT (bucket) DO NOTHING", (bucket, float(per_minute)))
         row = tx.one("SELECT tokens, updated FROM rate_buckets WHERE bucket = ? FOR UPDATE", (bucket,))
-        t = float(tx.one(self._NOW)["t"])
+        t = float(tx.one(PG_CLOCK)["t"])
         return _refill(float(row["tokens"]), float(row["updated"]), per_minute, t), t
 
     def take(self, key_id: str, rpm: int, amount: float = 1.0, kind: str = "requests") -> float:
