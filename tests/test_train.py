@@ -124,6 +124,22 @@ def test_qa_answers_become_whole_statements():
     assert perturb.qa_statement("Which band formed first?", "The Melvins", "Better Than Ezra formed in 1985.") is None
 
 
+def test_distractors_are_the_wrong_thing_from_the_right_passage():
+    rng = random.Random(0)
+    doc = ("Northwind Robotics was founded in 1998 by Ada Lovelace in Leeds. Its first robot, built by Grace "
+           "Hopper, sold 4,000 units in 2003.")
+    for _ in range(5):  # a name for a name, never one sharing a word with the answer or the question
+        other = perturb.distractor(doc, "Who founded Northwind Robotics?", "Ada Lovelace", rng)
+        assert other in {"Leeds", "Grace Hopper"}
+    assert perturb.distractor(doc, "When was Northwind Robotics founded?", "1998", rng) == "2003"
+    assert perturb.distractor(doc, "How many units did its first robot sell?", "4,000", rng) is None  # no other
+    assert perturb.distractor(doc, "Who was first, Ada Lovelace or Grace Hopper?", "Ada Lovelace", rng) == \
+        "Grace Hopper"
+    # a yes/no answer, or a common noun (its synonyms are likely in the passage): none
+    assert perturb.distractor(doc, "Was it founded in Leeds?", "yes", rng) is None
+    assert perturb.distractor(doc, "What does it build?", "robots", rng) is None
+
+
 def test_training_pack_round_trip_and_refusal(tmp_path):
     from sovrag.errors import SovragError
     from sovrag.train import pack as P
@@ -204,3 +220,17 @@ def test_reranker_trains_to_put_the_answering_passage_first(tmp_path):
     test = [("Which warehouse is in Porto?", f"The warehouse in {c} stores paper.") for c in ("Graz", "Porto", "Cork")]
     logits = predict(model, tok, test, 32)[:, 0]
     assert int(np.argmax(logits)) == 1
+
+
+def test_a_sample_keeps_a_source_with_the_positives_of_its_premises():
+    from sovrag.train.fit import sample_rows
+
+    rows = [[0, "c0", 1, "distractors", ""], [0, "c1", 0, "qa", ""], [0, "c2", -1, "qa", ""],
+            [0, "c3", 0, "synthetic", ""], [1, "c4", 0, "qa", ""], [2, "c5", 0, "dialogue", ""],
+            [3, "c6", -1, "dialogue", ""], [4, "c7", 0, "boolq", ""]]
+    got = sample_rows(rows, 4, ("distractors",), seed=1, pair_with=("qa",))
+    assert len(got) == 4 and got == sorted(got, key=rows.index)  # the pack's order
+    assert rows[0] in got and rows[1] in got  # the kept source and the supported qa row of its premise
+    assert rows[2] not in got or rows[3] not in got  # the rest is sampled: two of the five others
+    assert sample_rows(rows, 4, ("distractors",), seed=1, pair_with=("qa",)) == got  # seeded
+    assert len(sample_rows(rows, 1, ("distractors",), seed=1, pair_with=("qa",))) == 2  # kept rows always stay

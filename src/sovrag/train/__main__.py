@@ -5,6 +5,7 @@
 
     python -m sovrag.train pack verifier|reranker --out PACK                  # the examples, one file
     python -m sovrag.train fit PACK --out DIR [--device cuda] [--parts NAME]  # fine-tune (CPU or GPU)
+        [--base DIR --sample N --keep SRC --pair-with SRC]  # or continue a fine-tuned model on what it lacks
     python -m sovrag.train export verifier|reranker --model DIR --pack PACK --out DIR
                                         # ONNX, int8, threshold on dev, metrics on test, manifest
 
@@ -69,6 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--base", type=Path, default=None, help="base weights folder (default: fp16 MiniLM-L6 from cache)")
     p.add_argument("--cache", type=Path, default=CACHE)
     p.add_argument("--parts", default="", help="also write carryable weight parts under this name")
+    p.add_argument("--sample", type=int, default=0, help="train on a seeded sample of N of the pack's examples")
+    p.add_argument("--keep", action="append", default=[], help="with --sample: keep every example of this source")
+    p.add_argument("--pair-with", action="append", default=[],
+                   help="with --keep: also keep this source's supported examples of the kept examples' premises")
     _fit_args(p)
     p = sub.add_parser("export", help="ONNX + int8, calibrate on dev, measure on test, write the manifest")
     p.add_argument("model", choices=["verifier", "reranker"])
@@ -107,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
             from sovrag.train.base import base_fp16
             from sovrag.train.fit import fit
 
-            fit(a.pack, a.base or base_fp16(a.cache), a.out, parts=a.parts, **_overrides(a))
+            fit(a.pack, a.base or base_fp16(a.cache), a.out, parts=a.parts, sample=a.sample, keep=tuple(a.keep),
+                pair_with=tuple(a.pair_with), **_overrides(a))
         else:
             recipes.export(a.model, a.weights, a.pack, a.out, a.cache, threads=a.threads, quick=a.quick)
     except SovragError as e:

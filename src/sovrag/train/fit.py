@@ -1,7 +1,12 @@
 """Fine-tune a cross-encoder from a training pack, on CPU or a GPU, and score it on the pack's dev split.
 
     python -m sovrag.train fit PACK --base DIR --out DIR [--device auto] [--epochs N] [--lr X] [--batch-size N]
-                                    [--layers N] [--parts NAME]
+                                    [--layers N] [--parts NAME] [--sample N --keep SOURCE --pair-with SOURCE]
+
+`--sample N` trains on a seeded sample of N of the pack's training examples, every example of the `--keep`
+sources among them, with the supported examples of their premises from the `--pair-with` sources: continuing
+an already fine-tuned model (`--base` its folder) on what it lacks, with the rest of its data replayed so it
+does not forget it.
 
 Writes out/torch (the fine-tuned model), out/dev.json (dev metrics: verifier: balanced accuracy per source at
 the best threshold; reranker: nDCG@10 hybrid vs reranked, answerability AUC) and, with --parts, the weights
@@ -28,7 +33,24 @@ DEFAULTS = {
 }
 
 
-def fit(pack_path: Path, base: Path, out: Path, log=print, parts: str = "", **overrides) -> dict:
+def sample_rows(rows: list, n: int, keep: tuple[str, ...], seed: int, pair_with: tuple[str, ...] = ()) -> list:
+    """`n` training rows (verifier pack rows: [text, claim, label, source, kind]): every row of the `keep`
+    sources and every supported row of the `pair_with` sources about the same premises (a source of negatives
+    comes with the positives of its documents, or the model learns to reject everything that looks like them),
+    the rest a seeded uniform sample of the others; in the pack's order."""
+    import random
+
+    kept = {i for i, r in enumerate(rows) if r[3] in keep}
+    premises = {rows[i][0] for i in kept}
+    kept |= {i for i, r in enumerate(rows) if r[2] == 0 and r[3] in pair_with and r[0] in premises}
+    others = [i for i in range(len(rows)) if i not in kept]
+    room = max(0, n - len(kept))
+    chosen = kept | set(random.Random(f"{seed}-sample").sample(others, min(room, len(others))))
+    return [r for i, r in enumerate(rows) if i in chosen]
+
+
+def fit(pack_path: Path, base: Path, out: Path, log=print, parts: str = "", sample: int = 0,
+        keep: tuple[str, ...] = (), pair_with: tuple[str, ...] = (), **overrides) -> dict:
     need_torch()
     from tokenizers import Tokenizer
 
@@ -41,8 +63,9 @@ def fit(pack_path: Path, base: Path, out: Path, log=print, parts: str = "", **ov
     texts = pack["texts"]
     t0 = time.time()
     if kind == "verifier":
-        pairs = [(texts[t], claim) for t, claim, *_ in pack["train"]]
-        labels = [int(r[2]) for r in pack["train"]]
+        rows = sample_rows(pack["train"], sample, keep, cfg.seed, pair_with) if sample else pack["train"]
+        pairs = [(texts[t], claim) for t, claim, *_ in rows]
+        labels = [int(r[2]) for r in rows]
         log(f"verifier: {len(pairs)} training pairs, {len(pack['dev'])} dev examples")
         model_dir = train(cfg, pairs, labels, tok, log)
     else:
@@ -56,7 +79,9 @@ def fit(pack_path: Path, base: Path, out: Path, log=print, parts: str = "", **ov
     train_s = time.time() - t0
     dev = dev_metrics({**pack, "max_tokens": cfg.max_tokens}, model_dir, tok, cfg.device, cfg.threads)
     done = json.loads((out / "train_config.json").read_text())
-    result = {"kind": kind, "pack_sha256": digest, "config": {**asdict(cfg), "base": str(base), "out": str(out)},
+    result = {"kind": kind, "pack_sha256": digest, "config": {**asdict(cfg), "base": str(base), "out": str(out),
+                                                              "sample": sample, "keep": list(keep),
+                                                              "pair_with": list(pair_with)},
               "steps": done["steps"], "steps_done": done["steps_done"], "dev": dev,
               "train_minutes": round(train_s / 60, 2)}
     (out / "dev.json").write_text(json.dumps(result, indent=1))

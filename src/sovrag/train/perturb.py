@@ -244,3 +244,35 @@ def qa_statement(question: str, right: str, hallucinated: str) -> tuple[str, str
         return None
     end = span[0][1] + len(entity)
     return (h[:span[0][1]] + r + h[end:]).strip(), entity
+
+
+# ---------------------------------------------------------------- the wrong thing from the right passage
+_WORD = re.compile(r"[\w'’]+")
+
+
+def distractor(doc: str, question: str, right: str, rng: random.Random) -> str | None:
+    """Another answer of the right answer's kind taken from the same passage: a year for a year, a number for a
+    number, the other option of an "A or B?" question, a name for a name; none of its words in the right answer
+    or the question. HaluEval-QA's hallucinated answers mostly bring names the passage lacks, so a verifier
+    trained on them alone learns "the answer's words are in the passage"; this negative teaches "the passage
+    says this one answers it"."""
+    r = right.strip()
+    if not r or r.lower() in ("yes", "no"):
+        return None
+    # "Which came first, A or B?": the other one
+    options = [o.strip(" ?,.\"'") for o in re.split(r",? or ", question.split(",")[-1])]
+    if len(options) == 2 and r.lower() in (o.lower() for o in options):
+        other = next(o for o in options if o.lower() != r.lower())
+        if len(other) > 1 and r.lower() not in other.lower():
+            return other
+    taken = {w.lower() for w in _WORD.findall(f"{r} {question}")}
+    if _YEAR.search(r):
+        found = [m.group(1) for m in _YEAR.finditer(doc)]
+    elif re.search(r"\d", r):
+        found = [m.group(0) for m in _NUM.finditer(doc) if not _YEAR.fullmatch(m.group(0))]
+    elif r[:1].isupper():
+        found = [n for n in names(doc) if len(n) > 3]
+    else:  # a common noun ("alcohol"): a name would be another kind of thing, and synonyms are likely
+        return None
+    picks = sorted({f for f in found if not ({w.lower() for w in _WORD.findall(f)} & taken)})
+    return rng.choice(picks) if picks else None

@@ -18,8 +18,8 @@ from sovrag.train import perturb
 from sovrag.train.sources import rows
 from sovrag.verifier import qa_claim, windows, yes_no_claim
 
-SOURCES = ("halueval-qa", "halueval-qa-statements", "halueval-dialogue", "halueval-summarization", "boolq",
-           "synthetic")
+SOURCES = ("halueval-qa", "halueval-qa-statements", "halueval-qa-distractors", "halueval-dialogue",
+           "halueval-summarization", "boolq", "synthetic")
 
 
 @dataclass(frozen=True)
@@ -40,11 +40,14 @@ def _focus(doc: str, claim: str, room: int, count: Callable[[str], int], on: boo
 
 
 def build(split: str, cache: Path, count: Callable[[str], int], seed: int, limits: dict[str, int],
-          room: int = 180, focus: bool = True) -> list[Example]:
+          room: int = 180, focus: bool = True, distractors: bool = True) -> list[Example]:
     """Examples of one split. `limits[source]` caps the documents taken from each source (0 = all). `focus`:
     a long premise becomes the window the verifier reads first (for training); otherwise it stays whole and
-    the verifier windows it (for evaluation, as at run time)."""
+    the verifier windows it (for evaluation, as at run time). `distractors`: HaluEval-QA questions also answered
+    with another name or number from their own passage (perturb.distractor), as contradicted; verifier v-e4 was
+    trained without them."""
     rng = random.Random(f"{seed}-{split}")
+    drng = random.Random(f"{seed}-{split}-distractors")  # its own stream: the other examples stay as before
     out: list[Example] = []
     passages: list[list[str]] = []  # sentences of this split's documents: material for synthetic claims
 
@@ -69,6 +72,16 @@ def build(split: str, cache: Path, count: Callable[[str], int], seed: int, limit
             if split == "train":  # short forms both ways too, so length alone never tells
                 out.append(Example(r.doc, qa_claim(f["question"], entity), perturb.UNSUPPORTED, src, "short"))
                 out.append(Example(r.doc, qa_claim(f["question"], statement), perturb.SUPPORTED, src, "question"))
+        other = perturb.distractor(r.doc, f["question"], f["right_answer"], drng) if distractors else None
+        if other:
+            src = "halueval-qa-distractors"
+            # contradicted, not merely unsupported: the passage names what answers, and it is not this one (at
+            # run time a sentence no source contradicts may still pass the lexical fallback, which word overlap
+            # would let these through)
+            out.append(Example(r.doc, qa_claim(f["question"], other), perturb.CONTRADICTED, src, "short"))
+            if made:  # the true statement with the other name in the answer's place
+                out.append(Example(r.doc, made[0].replace(f["right_answer"].strip(), other, 1), perturb.CONTRADICTED,
+                                   src, "statement"))
     for r in take("halueval-dialogue"):
         f = r.fields
         premise = f"{r.doc}\n{f['dialogue_history'].strip()}"
