@@ -316,3 +316,17 @@ def test_follow_up_detection_and_history_trimming():
     assert [t.role for t in turns] == ["user", "assistant"] and turns[0].text == "Q2 about carry-over rules?"
     assert turns[1].text.startswith("A2.") and turns[1].text.endswith(".") and len(turns[1].text) <= 600
     assert context_turns([Turn("assistant", "hello")]) == []
+
+
+def test_source_order_puts_the_best_source_first_or_next_to_the_closing_question():
+    from sovrag.answer.prompt import build_messages
+
+    chunks = [Chunk(f"d{i}", f"d{i}", f"passage {i}", f"doc{i}.txt", f"Doc {i}", 0) for i in (1, 2, 3)]
+    sources = [Source(i, c, c.text, 0.9 - i / 10) for i, c in enumerate(chunks, start=1)]
+    first = build_messages("What is in passage 1?", sources)[-1].content
+    last = build_messages("What is in passage 1?", sources, order="best-last")[-1].content
+    assert first.index("[1]") < first.index("[2]") < first.index("[3]")
+    assert last.index("[3]") < last.index("[2]") < last.index("[1]")  # the same numbers, the best nearest the end
+    assert sorted(first) == sorted(last)  # the same text, only reordered
+    with pytest.raises(ValueError, match="source order 'random'"):
+        build_messages("q", sources, order="random")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from sovrag.answer.contradict import find_contradictions
 from sovrag.answer.followup import Turn, context_turns, retrieval_query
@@ -23,7 +23,7 @@ from sovrag.answer.options import AnswerOptions
 from sovrag.answer.prompt import ABSTAIN_TEXT, STYLES, build_messages
 from sovrag.answer.quote import quote
 from sovrag.answer.streaming import SentenceBuffer
-from sovrag.answer.verify import verify, verify_sentence
+from sovrag.answer.verify import check_sentence
 from sovrag.answer.yesno import decide, llm_log_odds
 from sovrag.collection import Collection
 from sovrag.errors import SovragError
@@ -153,7 +153,9 @@ class AnswerPipeline:
         elif ctx.coverage < self.opt.min_coverage:
             reason = (f"no retrieved passage covers the question (at most {ctx.coverage:.0%} of its terms, "
                       f"needs {self.opt.min_coverage:.0%})")
-        messages = build_messages(ctx.question, ctx.sources, self.style(), context_turns(history)) if ctx.hits else []
+        order = self.opt.source_order
+        messages = build_messages(ctx.question, ctx.sources, self.style(), context_turns(history),
+                                  order=order) if ctx.hits else []
         lead = None
         if not reason and self.opt.yes_no_lead and ctx.hits and self.verifier() is not None \
                 and is_yes_no(ctx.question):
@@ -162,7 +164,7 @@ class AnswerPipeline:
             lead = decide(ctx.question, ctx.evidence, self.verifier(), odds, gate)
             if lead:
                 messages = build_messages(ctx.question, ctx.sources, self.style(), context_turns(history),
-                                          lead.text.rstrip("."))
+                                          lead.text.rstrip("."), order=order)
         return Prepared(ctx, messages, reason, lead)
 
     def check(self, sentence: str, prep: Prepared) -> AnswerSentence:
@@ -170,21 +172,8 @@ class AnswerPipeline:
         not say") claims nothing a source could support: it is never certified, whatever words it shares."""
         if _refuses(sentence):
             return AnswerSentence(sentence, (), False)
-        v = self.verifier()
-        checked = verify_sentence(sentence, prep.context.evidence, v, prep.question) if v is not None else None
-        if checked is not None and not checked.unchecked:
-            if checked.supported or checked.contradicted_by or not self.opt.lexical_fallback:
-                return checked
-            out = verify(sentence, prep.context.evidence, self.col.embedder)
-            if out and out[0].supported and out[0].citations:
-                return replace(out[0], rejected=checked.rejected)
-            return checked
-        # lexical: asked for, or a sentence the verifier was not trained to read (not English), said so
-        out = verify(sentence, prep.context.evidence, self.col.embedder)
-        lexical = out[0] if out else AnswerSentence(sentence, (), True)
-        if checked is not None:
-            lexical = replace(lexical, unchecked=f"{checked.unchecked}; checked lexically instead")
-        return lexical
+        return check_sentence(sentence, prep.context.evidence, self.col.embedder, self.verifier(), prep.question,
+                              self.opt.lexical_fallback)
 
     def finish(self, prep: Prepared, gen: Generation | None, timings: dict[str, float] | None = None,
                sentences: list[AnswerSentence] | None = None) -> Answer:

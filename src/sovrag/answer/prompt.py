@@ -18,6 +18,9 @@ from sovrag.types import Source
 
 ABSTAIN_TEXT = "The documents do not answer this."
 STYLES = ("simple", "cited")
+#: "best-first": sources in rank order, [1] the best, right after the question; "best-last": the same numbers in
+#: reverse, so the best source sits next to the repeated question at the end (measured: docs/benchmarks.md).
+ORDERS = ("best-first", "best-last")
 
 SYSTEM = "You are a precise assistant that answers questions from the given documents only."
 
@@ -38,10 +41,14 @@ def source_label(src: Source) -> str:
 
 
 def build_messages(question: str, sources: Sequence[Source], style: str = "simple",
-                   earlier: Sequence[Turn] = (), polarity: str = "") -> list[Message]:
+                   earlier: Sequence[Turn] = (), polarity: str = "", order: str = "best-first") -> list[Message]:
     """The prompt; `earlier` turns (the last exchange of a conversation) come before the question; `polarity`
-    ("Yes"/"No": a yes/no question the verifier has settled) asks for the sentence of the documents behind it."""
-    docs = "\n\n".join(f"[{s.number}] ({source_label(s)})\n{s.text}" for s in sources)
+    ("Yes"/"No": a yes/no question the verifier has settled) asks for the sentence of the documents behind it;
+    `order`: one of ORDERS."""
+    if order not in ORDERS:
+        raise ValueError(f"source order {order!r}: expected one of {', '.join(ORDERS)}")
+    shown = list(sources)[::-1] if order == "best-last" else sources
+    docs = "\n\n".join(f"[{s.number}] ({source_label(s)})\n{s.text}" for s in shown)
     if style == "cited":
         user = f"Documents:\n\n{docs}\n\nQuestion: {question}\n{CITED_RULES}"
     else:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -165,3 +166,24 @@ def _check_parts(parts: list[str], by_number: dict[int, Evidence], verifier: Ver
     against = tuple(sorted({n for row in table for n, v in row.items()
                             if not v.outside and v.contradicted >= 0.5 and v.contradicted > v.supported}))
     return supported, found, against
+
+
+def check_sentence(sentence: str, evidence: Sequence[Evidence], embedder: Embedder, verifier: Verifier | None,
+                   question: str = "", lexical_fallback: bool = True) -> AnswerSentence:
+    """One sentence of an answer, decided as `ask` decides it: by the verifier; where the verifier does not
+    support it and no source contradicts it, by the lexical rule when `lexical_fallback` (answers restate
+    multi-hop premises in words the verifier was not trained to accept); lexically alone when there is no
+    verifier or the sentence is outside what it was trained on (not English), said so."""
+    checked = verify_sentence(sentence, evidence, verifier, question) if verifier is not None else None
+    if checked is not None and not checked.unchecked:
+        if checked.supported or checked.contradicted_by or not lexical_fallback:
+            return checked
+        out = verify(sentence, evidence, embedder)
+        if out and out[0].supported and out[0].citations:
+            return replace(out[0], rejected=checked.rejected)
+        return checked
+    out = verify(sentence, evidence, embedder)
+    lexical = out[0] if out else AnswerSentence(sentence, (), True)
+    if checked is not None:
+        lexical = replace(lexical, unchecked=f"{checked.unchecked}; checked lexically instead")
+    return lexical
