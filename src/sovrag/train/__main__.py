@@ -64,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--cache", type=Path, default=CACHE)
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--distractors", action="store_true",
+                   help="verifier: also HaluEval-QA questions answered with another name from their own passage")
     p = sub.add_parser("fit", help="fine-tune from a pack (CPU or GPU)")
     p.add_argument("pack", type=Path)
     p.add_argument("--out", type=Path, required=True)
@@ -107,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         elif a.command in ("verifier", "reranker"):
             recipes.run(a.command, a.out, a.cache, seed=a.seed, quick=a.quick, **_overrides(a))
         elif a.command == "pack":
-            recipes.make_pack(a.model, a.out, a.cache, seed=a.seed, quick=a.quick)
+            if a.distractors and a.model != "verifier":
+                raise SovragError("--distractors: only the verifier's pack has them")
+            recipes.make_pack(a.model, a.out, a.cache, seed=a.seed, quick=a.quick, distractors=a.distractors)
         elif a.command == "fit":
             from sovrag.train.base import base_fp16
             from sovrag.train.fit import fit

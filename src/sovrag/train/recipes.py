@@ -11,8 +11,10 @@ from sovrag.train.fit import fit
 RECIPES = {"verifier": verifier, "reranker": reranker}
 
 
-def make_pack(model: str, out: Path, cache: Path, seed: int = 13, quick: bool = False, log=print) -> str:
-    return RECIPES[model].make_pack(out, cache, seed=seed, quick=quick, log=log)
+def make_pack(model: str, out: Path, cache: Path, seed: int = 13, quick: bool = False, log=print,
+              distractors: bool = False) -> str:
+    extra = {"distractors": True} if distractors else {}  # the verifier's option (verifier_data.build)
+    return RECIPES[model].make_pack(out, cache, seed=seed, quick=quick, log=log, **extra)
 
 
 def export(model: str, weights: Path, pack: Path, out: Path, cache: Path, threads: int = 2, quick: bool = False,

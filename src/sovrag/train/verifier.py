@@ -52,13 +52,17 @@ def _counter(tokenizer_path: Path):
     return lambda s: len(tok.encode(s, add_special_tokens=False).ids)
 
 
-def make_pack(out: Path, cache: Path, seed: int = 13, quick: bool = False, log=print) -> str:
+def make_pack(out: Path, cache: Path, seed: int = 13, quick: bool = False, log=print,
+              distractors: bool = False) -> str:
     fetch(cache)
     count = _counter(base_fp16(cache) / "tokenizer.json")
     log("building verifier examples ...")
-    tr = build("train", cache, count, seed, _scale(TRAIN_LIMITS, quick))
-    dev = build("dev", cache, count, seed, _scale(DEV_LIMITS, quick), focus=False)
-    digest = P.write(out, P.verifier_pack(tr, dev, seed, MAX_TOKENS, count))
+    tr = build("train", cache, count, seed, _scale(TRAIN_LIMITS, quick), distractors=distractors)
+    dev = build("dev", cache, count, seed, _scale(DEV_LIMITS, quick), focus=False, distractors=distractors)
+    pack = P.verifier_pack(tr, dev, seed, MAX_TOKENS, count)
+    if distractors:  # recorded only when on, so the shipped recipe's pack keeps its bytes and sha256
+        pack["distractors"] = True
+    digest = P.write(out, pack)
     log(f"{out}: {len(tr)} training and {len(dev)} dev examples, sha256 {digest}")
     return digest
 
@@ -134,8 +138,9 @@ def export(weights: Path, pack_path: Path, out: Path, cache: Path, threads: int 
     shutil.copy(base / "tokenizer.json", out / "tokenizer.json")
     count = _counter(out / "tokenizer.json")
     seed = int(pack["seed"])
-    dev = build("dev", cache, count, seed, _scale(DEV_LIMITS, quick), focus=False)
-    test = build("test", cache, count, seed, _scale(TEST_LIMITS, quick), focus=False)
+    more = bool(pack.get("distractors"))
+    dev = build("dev", cache, count, seed, _scale(DEV_LIMITS, quick), focus=False, distractors=more)
+    test = build("test", cache, count, seed, _scale(TEST_LIMITS, quick), focus=False, distractors=more)
     variants = {}
     for name, path in paths.items():
         v = Verifier(path, out / "tokenizer.json", MAX_TOKENS, threads=threads)

@@ -40,12 +40,13 @@ def _focus(doc: str, claim: str, room: int, count: Callable[[str], int], on: boo
 
 
 def build(split: str, cache: Path, count: Callable[[str], int], seed: int, limits: dict[str, int],
-          room: int = 180, focus: bool = True, distractors: bool = True) -> list[Example]:
+          room: int = 180, focus: bool = True, distractors: bool = False) -> list[Example]:
     """Examples of one split. `limits[source]` caps the documents taken from each source (0 = all). `focus`:
     a long premise becomes the window the verifier reads first (for training); otherwise it stays whole and
     the verifier windows it (for evaluation, as at run time). `distractors`: HaluEval-QA questions also answered
-    with another name or number from their own passage (perturb.distractor), as contradicted; verifier v-e4 was
-    trained without them."""
+    with another name or number from their own passage (perturb.distractor), as contradicted (off by default:
+    the shipped verifier was trained without them, and two continuations of it with them measured worse on dev,
+    docs/benchmarks.md)."""
     rng = random.Random(f"{seed}-{split}")
     drng = random.Random(f"{seed}-{split}-distractors")  # its own stream: the other examples stay as before
     out: list[Example] = []
