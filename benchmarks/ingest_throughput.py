@@ -90,8 +90,9 @@ def main() -> None:
                 if offset is None:
                     break
             t1 = time.perf_counter()
-            for start in range(0, len(texts), 64):  # the same batching as ingest
-                col.embedder.embed(texts[start : start + 64])
+            step = settings.ingest_batch_chunks
+            for start in range(0, len(texts), step):  # the same batching as ingest
+                col.embedder.embed(texts[start : start + step])
             raw = time.perf_counter() - t1
             t2 = time.perf_counter()
             again = ingest(settings, col, [corpus])

@@ -48,7 +48,9 @@ class Workers:
         env = {**os.environ, "SOVRAG_DATA_DIR": str(data), "SOVRAG_ADMIN_KEY": ADMIN, "SOVRAG_STORE": self.url,
                "SOVRAG_SERVE_DATABASE": self.url, "SOVRAG_SERVE_UPLOADS_DIR": str(self.tmp / "uploads"),
                "SOVRAG_SERVE_INGEST_WORKERS": str(ingest_workers), "SOVRAG_SERVE_JOB_LEASE_S": str(lease_s),
-               "SOVRAG_LLM_THREADS": "1", **extra_env}
+               "SOVRAG_LLM_THREADS": "1",
+               # small write batches, so a job reports progress file by file and can be killed halfway
+               "SOVRAG_INGEST_BATCH_CHUNKS": "8", **extra_env}
         port = _port()
         log = open(self.tmp / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
         proc = subprocess.Popen([SOVRAG, "serve", "--port", str(port), "--log-level", "info"], env=env, cwd=ROOT,
@@ -230,7 +232,7 @@ def test_a_worker_shutting_down_hands_its_job_back_to_the_queue(pg_database: str
     from sovrag.serve.services.files import UploadedFiles
     from sovrag.serve.services.jobs import JobRunner
 
-    s = replace(settings, store=pg_database)
+    s = replace(settings, store=pg_database, ingest_batch_chunks=8)  # progress file by file
     db = open_database(pg_database, s.data_dir)
     cols = TenantCollections(s, tmp_path / "uploads")
     cols.create(1, "docs")

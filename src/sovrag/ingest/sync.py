@@ -38,9 +38,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Chunks embedded and written together; large enough to keep the embedder's batches full.
-WRITE_BATCH = 64
-
 
 @dataclass
 class IngestReport:
@@ -163,7 +160,7 @@ class Ingestor:
             self._failed(source, e)
             return
         self._batch.append(_Pending(doc_id, version, chunks, current is None, _replaced(current, version)))
-        if sum(len(p.chunks) for p in self._batch) >= WRITE_BATCH:
+        if sum(len(p.chunks) for p in self._batch) >= self.settings.ingest_batch_chunks:
             self._flush_batch()
 
     def _failed(self, source: str, e: SovragError) -> None:
