@@ -25,6 +25,7 @@ import statistics
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -53,6 +54,34 @@ def build_index(settings, name: str, passages: list[D.Passage]):
     col.store.flush()
     col.store.optimize()
     return col
+
+
+def halueval_items(n: int, seed: int) -> list[dict]:
+    """A seeded sample of HaluEval-QA questions with their right answer and gold passage id."""
+    halu = D.load("halueval")
+    answers = [r["right_answer"] for r in D._rows("halueval")]
+    queries = list(halu.queries)
+    picked = random.Random(seed).sample(range(len(queries)), n)
+    return [{"question": queries[i].text, "answer": answers[int(queries[i].id.split("-")[1])],
+             "gold": next(iter(queries[i].gold))} for i in picked]
+
+
+@contextmanager
+def union_index(name: str):
+    """(settings, collection): every HaluEval-QA and BoolQ dev passage in a fresh embedded collection in a temporary
+    data directory that uses the test models; closed and removed afterwards."""
+    passages = D.union([D.load("halueval"), D.load("boolq")]).passages
+    base = D.test_settings()
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "data"
+        data.mkdir()
+        (data / "models").symlink_to(base.models_dir, target_is_directory=True)
+        settings = base.with_overrides(data_dir=data, llm_context=4096)
+        col = build_index(settings, name, passages)
+        try:
+            yield settings, col
+        finally:
+            col.close()
 
 
 def run(pipeline: AnswerPipeline, items: list[dict], label: str) -> list[dict]:
@@ -130,28 +159,13 @@ def main() -> None:
     ap.add_argument("--only-compressed", action="store_true", help="skip overhead and gold-removed runs")
     args = ap.parse_args()
 
-    halu = D.load("halueval")
-    boolq = D.load("boolq")
-    passages = D.union([halu, boolq]).passages
-    answers = [r["right_answer"] for r in D._rows("halueval")]
-    queries = [q for q in halu.queries]
-    rng = random.Random(args.seed)
-    picked = rng.sample(range(len(queries)), args.questions)
-    items = [{"question": queries[i].text, "answer": answers[int(queries[i].id.split("-")[1])],
-              "gold": next(iter(queries[i].gold))} for i in picked]
-
-    base = D.test_settings()
-    with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp) / "data"
-        data.mkdir()
-        (data / "models").symlink_to(base.models_dir, target_is_directory=True)
-        settings = base.with_overrides(data_dir=data, llm_context=4096)
-        col = build_index(settings, "halueval", passages)
+    items = halueval_items(args.questions, args.seed)
+    with union_index("halueval") as (settings, col):
         llm = create_llm(settings, args.llm)
         opts = dict(max_tokens=64, params=NO_CACHE)
         tuned = dict(budget_tokens=args.budget, compress_floor=args.floor, compress_keep_whole=args.keep_whole)
         results: dict = {"machine": D.machine(), "llm": llm.name, "questions": args.questions, "seed": args.seed,
-                         "index_passages": len(passages),
+                         "index_passages": col.store.count(),
                          "compression": {"budget": args.budget or "default", "floor": args.floor,
                                          "keep_whole": args.keep_whole}}
         compressed = AnswerPipeline(col, llm, AnswerOptions(compress=True, **tuned, **opts))
@@ -168,7 +182,6 @@ def main() -> None:
             removed = run(compressed, items, "gold-removed")
             results["gold_removed_compressed"] = summary(removed)
             results["rows_gold_removed_compressed"] = removed
-        col.close()
     tag = f"_seed{args.seed}_b{args.budget}_f{args.floor}_k{args.keep_whole}" if args.only_compressed else ""
     out = HERE / "results" / f"answer_quality_{llm.name.split(':')[-1]}{tag}.json"
     out.parent.mkdir(exist_ok=True)

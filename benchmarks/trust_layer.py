@@ -27,7 +27,6 @@ import random
 import re
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -155,19 +154,12 @@ def main() -> None:
     ap.add_argument("--tag", default="", help="suffix of the results file")
     args = ap.parse_args()
     its = items(args.questions, args.seed)
-    passages = D.union([D.load("halueval"), D.load("boolq")]).passages
-    base = D.test_settings()
-    with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp) / "data"
-        data.mkdir()
-        (data / "models").symlink_to(base.models_dir, target_is_directory=True)
-        settings = base.with_overrides(data_dir=data, llm_context=4096)
-        col = AQ.build_index(settings, "trust", passages)
+    with AQ.union_index("trust") as (settings, col):
         runs = []
         for spec in args.llm:
             llm = create_llm(settings, spec)
             results = {"machine": D.machine(), "questions_per_corpus": args.questions, "seed": args.seed,
-                       "index_passages": len(passages), "configs": {k: CONFIGS[k] for k in args.configs},
+                       "index_passages": col.store.count(), "configs": {k: CONFIGS[k] for k in args.configs},
                        "llm": llm.name, "max_tokens": args.max_tokens}
             name = llm.name.split(":", 1)[-1].replace("/", "_").replace(":", "-")
             out = HERE / "results" / f"trust_layer_{name}{args.tag}.json"
@@ -190,7 +182,6 @@ def main() -> None:
                     results[f"{k}_removed"] = summary(rows)
                     results[f"rows_{k}_removed"] = rows
                     out.write_text(json.dumps(results, indent=2))
-        col.close()
     for results, _, _ in runs:
         print(json.dumps({k: v for k, v in results.items() if not k.startswith("rows_")}, indent=2))
 

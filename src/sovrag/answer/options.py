@@ -57,8 +57,9 @@ class AnswerOptions:
     yes_no_lead: bool = False
     #: "simple" or "cited" (see answer/prompt.py); "auto": simple for local llama.cpp models, else cited.
     prompt_style: str = "auto"
-    #: Where the best source sits in the prompt: "best-first" (rank order) or "best-last" (next to the question
-    #: that ends the prompt); answer/prompt.py.
+    #: Where the best source sits in the prompt: "best-first" (rank order, right after the opening question) or
+    #: "best-last" (next to the closing question). Best-first measured better with the 0.5B model on dev questions
+    #: (contains-answer 0.55 vs 0.40, docs/benchmarks.md); answer/prompt.py.
     source_order: str = "best-first"
     params: GenerationParams = field(default_factory=GenerationParams)
 
