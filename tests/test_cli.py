@@ -126,3 +126,23 @@ def test_chat_on_an_empty_collection_says_so_for_every_question(run, settings, t
     assert r.exit_code == 0, r.output
     assert r.output.count("collection 'e': is empty") == 2  # the second question is not a lock error
     assert "WouldBlock" not in r.output and "shard" not in r.output
+
+
+def test_logging_set_up_by_an_in_process_run_survives_the_run(run, tmp_path: Path, monkeypatch, capsys):
+    """`sovrag serve` (and -v) point the root logger at stderr; run in-process (CliRunner, a notebook) that stderr
+    is a buffer closed afterwards, and a handler holding it failed on every later record ('Logging error')."""
+    import logging
+
+    monkeypatch.delenv("SOVRAG_ADMIN_KEY", raising=False)
+    f = tmp_path / "serve.toml"
+    f.write_text('[serve]\nadmin_key = "short"\n')
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        assert run("serve", "--config", str(f)).exit_code != 0
+        logging.getLogger("sovrag.test").warning("after the run")
+        err = capsys.readouterr().err
+        assert "after the run" in err and "Logging error" not in err
+    finally:
+        root.handlers[:], _ = saved
+        root.setLevel(saved[1])

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -14,7 +13,7 @@ import typer
 from sovrag.cli.ask import ask, chat, search
 from sovrag.cli.bench import bench, cost
 from sovrag.cli.collections import collections_app
-from sovrag.cli.common import fail
+from sovrag.cli.common import StderrHandler, fail
 from sovrag.cli.evaluate import check, eval_
 from sovrag.cli.ingest import ingest
 from sovrag.cli.mcp import mcp
@@ -63,7 +62,7 @@ def main(
     version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_version,
                                           help="Print sovrag's version and exit")] = False,
 ) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[StderrHandler()],
                         format="%(levelname)s %(name)s: %(message)s")
     overrides = {"data_dir": data_dir, "store": store, "embedder": embedder}
     config = config or (Path(os.environ["SOVRAG_CONFIG"]) if os.environ.get("SOVRAG_CONFIG") else None)

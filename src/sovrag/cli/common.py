@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import sys
+
 import typer
 from rich.console import Console
 
@@ -20,3 +23,20 @@ def fail(e: Exception) -> None:
     """Print a sovrag error as one line and exit 1 (never a traceback)."""
     err.print(f"[bold red]error:[/] {e}", highlight=False)
     raise typer.Exit(1)
+
+
+class StderrHandler(logging.StreamHandler):
+    """A log handler writing to whatever `sys.stderr` is when a record is emitted, not the stream of the moment
+    logging was set up: the CLI run in-process (a test's CliRunner, a notebook) swaps stderr for a buffer it
+    closes afterwards, and a handler holding that buffer would fail on every later record."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # the base class assigns it; the current stderr always wins
+        pass

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from sovrag.cli.common import fail, settings
+from sovrag.cli.common import StderrHandler, fail, settings
 from sovrag.config import load_settings
 from sovrag.errors import SovragError
 
@@ -50,7 +49,7 @@ def serve(
     from sovrag.serve.owner import DataDirOwner
     from sovrag.serve.protocol import raise_fd_limit, uvicorn_config
 
-    handler = logging.StreamHandler(sys.stderr)
+    handler = StderrHandler()
     handler.setFormatter(JsonFormatter())
     handler.addFilter(ThrottleFilter())
     root = logging.getLogger()
