@@ -234,3 +234,16 @@ def test_a_sample_keeps_a_source_with_the_positives_of_its_premises():
     assert rows[2] not in got or rows[3] not in got  # the rest is sampled: two of the five others
     assert sample_rows(rows, 4, ("distractors",), seed=1, pair_with=("qa",)) == got  # seeded
     assert len(sample_rows(rows, 1, ("distractors",), seed=1, pair_with=("qa",))) == 2  # kept rows always stay
+
+
+def test_fit_refuses_sampling_options_it_would_ignore(tmp_path):
+    from sovrag.errors import SovragError
+    from sovrag.train import pack as P
+    from sovrag.train.fit import fit
+
+    P.write(tmp_path / "r.pack.xz", {"kind": "reranker", "seed": 3, "max_tokens": 64, "texts": [], "train": [],
+                                     "dev": []})
+    with pytest.raises(SovragError, match="--sample: only for a verifier pack"):
+        fit(tmp_path / "r.pack.xz", tmp_path, tmp_path / "out", sample=10)
+    with pytest.raises(SovragError, match="only with --sample"):
+        fit(tmp_path / "r.pack.xz", tmp_path, tmp_path / "out", keep=("halueval-qa-distractors",))

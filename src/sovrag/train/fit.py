@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sovrag.errors import SovragError
 from sovrag.train import pack as P
 from sovrag.train.crossencoder import TrainConfig, need_torch, predict, save_parts, train
 
@@ -56,6 +57,10 @@ def fit(pack_path: Path, base: Path, out: Path, log=print, parts: str = "", samp
 
     pack, digest = P.read(pack_path)
     kind = pack["kind"]
+    if (keep or pair_with) and not sample:
+        raise SovragError("--keep/--pair-with: only with --sample N (they choose what a sample keeps)")
+    if sample and kind != "verifier":
+        raise SovragError(f"--sample: only for a verifier pack ({pack_path} is a {kind} pack)")
     opts = {"max_tokens": int(pack["max_tokens"]), **DEFAULTS[kind],
             **{k: v for k, v in overrides.items() if v is not None}}
     cfg = TrainConfig(base=str(base), out=str(out), seed=int(pack["seed"]), **opts)
