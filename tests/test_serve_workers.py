@@ -3,6 +3,7 @@ PostgreSQL 18 + pgvector server (the store and the server database), uploads in 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -150,6 +151,22 @@ def test_workers_on_one_database_share_keys_limits_and_jobs(workers: Workers) ->
     # and a key revoked through one worker stops working on every worker at once
     assert httpx.delete(f"{b}/admin/keys/{made['id']}", headers=AS_ADMIN).status_code == 200
     assert httpx.get(f"{a}/v1/collections", headers=_bearer(key)).status_code == 401
+
+    # the CLI of another machine reaches the tenant's collection directly: the tenant is looked up in the
+    # PostgreSQL server database of its settings (before, it looked only for a SQLite server.db and failed)
+    data = workers.tmp / "data-cli"
+    data.mkdir()
+    (data / "models").symlink_to(MODELS_DIR, target_is_directory=True)
+    env = {**os.environ, "SOVRAG_DATA_DIR": str(data), "SOVRAG_STORE": workers.url,
+           "SOVRAG_SERVE_DATABASE": workers.url}
+    found = subprocess.run([SOVRAG, "search", "How many vacation days?", "-c", "docs", "--tenant", "acme", "--json"],
+                           env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert found.returncode == 0, found.stderr
+    assert "vacation" in json.loads(found.stdout)[0]["text"].lower()
+    nobody = subprocess.run([SOVRAG, "search", "x", "-c", "docs", "--tenant", "nobody"], env=env, cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert nobody.returncode == 1
+    assert "--tenant 'nobody': no such tenant in postgresql://" in " ".join(nobody.stderr.split()), nobody.stderr
 
 
 def test_a_worker_killed_mid_job_loses_it_to_another_that_finishes_it(workers: Workers, tmp_path: Path,

@@ -13,6 +13,8 @@ from sovrag.config import Settings
 from sovrag.errors import SovragError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from sovrag.types import Answer
 
 
@@ -48,7 +50,7 @@ def search(
                                                                  ("rank", "score")}), r["score"], r["rank"])
                     for r in rows]
         else:
-            with open_collection(s, store_collection(s, collection, tenant)) as col:
+            with open_collection(s, store_collection(s, collection, tenant, ctx.meta.get("config_file"))) as col:
                 hits = run_search(col, question, top_k=top_k, mode=mode, filters=filters,  # type: ignore[arg-type]
                                   reranker=reranker_of(s) if rerank else None)
     except SovragError as e:
@@ -114,7 +116,7 @@ def ask(
         request = {"collection": collection, "tenant": tenant, "question": question, "top_k": top_k, "mode": mode,
                    "filters": parse_filters(filter_ or []) or None, "compress": not no_compress,
                    "max_tokens": max_tokens}
-        items = _journey(s, request, llm)
+        items = _journey(s, request, llm, ctx.meta.get("config_file"))
         if stream and not as_json:
             for item in items:
                 if isinstance(item, Answer):
@@ -135,10 +137,11 @@ def ask(
     _print_answer(answer, streamed=stream)
 
 
-def _journey(s: Settings, request: dict[str, Any], llm: str | None) -> Iterator[str | Answer]:
+def _journey(s: Settings, request: dict[str, Any], llm: str | None,
+             config_file: Path | None = None) -> Iterator[str | Answer]:
     """The question journey's items (text deltas, then the Answer): through the server that owns the data
     directory when one runs, else here."""
-    with _Asker(s, request, llm) as asker:
+    with _Asker(s, request, llm, config_file) as asker:
         yield from asker.ask(request["question"])
 
 
@@ -146,10 +149,11 @@ class _Asker:
     """Answers questions on one collection: through the server that owns the data directory when one runs, else
     here with the collection and the model opened once (a `sovrag chat` conversation asks many)."""
 
-    def __init__(self, s: Settings, request: dict[str, Any], llm: str | None) -> None:
+    def __init__(self, s: Settings, request: dict[str, Any], llm: str | None,
+                 config_file: Path | None = None) -> None:
         from sovrag.cli.remote import owner
 
-        self.s, self.request, self.llm_spec = s, request, llm
+        self.s, self.request, self.llm_spec, self.config_file = s, request, llm, config_file
         self.server = owner(s)
         if self.server is not None and llm:
             raise SovragError(f"--llm {llm}: the server (process {self.server.pid}) that owns this data directory "
@@ -167,7 +171,8 @@ class _Asker:
             r, s = self.request, self.s
             options = AnswerOptions.of(s, top_k=r["top_k"], mode=r["mode"], filters=r["filters"],
                                        compress=r["compress"], max_tokens=r["max_tokens"])
-            col = self.col or open_collection(s, store_collection(s, r["collection"], r["tenant"]))
+            col = self.col or open_collection(s, store_collection(s, r["collection"], r["tenant"],
+                                                                       self.config_file))
             self.col = col  # kept open (and closed on exit) even when what follows fails: a next question reuses it
             if col.store.count() == 0:
                 raise SovragError(f"collection {r['collection']!r}: is empty; ingest documents into it first")
@@ -215,7 +220,7 @@ def chat(
         s = settings(ctx)
         request = {"collection": collection, "tenant": tenant, "top_k": top_k, "mode": mode,
                    "filters": parse_filters(filter_ or []) or None, "compress": True, "max_tokens": max_tokens}
-        asker = _Asker(s, request, llm)
+        asker = _Asker(s, request, llm, ctx.meta.get("config_file"))
     except SovragError as e:
         fail(e)
         return

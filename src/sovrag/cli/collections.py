@@ -27,7 +27,7 @@ def collections_list(ctx: typer.Context, tenant: Annotated[str | None, typer.Opt
         if server is not None:
             rows = [(r["name"], r["meta"], r["chunks"]) for r in server.collections(tenant)]
         else:
-            prefix = store_collection(s, "", tenant) if tenant else None
+            prefix = store_collection(s, "", tenant, ctx.meta.get("config_file")) if tenant else None
             rows = []
             for name, meta, count in list_collections(s):
                 split = tenancy.split_store_name(name)
@@ -60,7 +60,7 @@ def collections_delete(ctx: typer.Context, name: str,
         if server is not None:
             server.delete_collection(name, tenant)
         else:
-            drop_collection(s, store_collection(s, name, tenant))
+            drop_collection(s, store_collection(s, name, tenant, ctx.meta.get("config_file")))
     except SovragError as e:
         fail(e)
     out.print(f"deleted collection {name}")

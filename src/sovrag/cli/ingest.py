@@ -54,8 +54,8 @@ def ingest(
                     "include": include or [], "exclude": exclude or [], "sync": sync, "chunk_mode": chunk_mode,
                     "chunk_tokens": chunk_tokens, "document_max_tokens": document_max_tokens}))
         else:
-            report = _ingest_here(s, store_collection(s, collection, tenant), paths, include or [], exclude or [],
-                                  sync, quiet=as_json, ray=ray)
+            name = store_collection(s, collection, tenant, ctx.meta.get("config_file"))
+            report = _ingest_here(s, name, paths, include or [], exclude or [], sync, quiet=as_json, ray=ray)
     except SovragError as e:
         fail(e)
         return
