@@ -239,3 +239,47 @@ def test_repeated_log_lines_are_throttled_and_the_drop_is_counted() -> None:
     assert f.filter(r) and "[997 similar messages suppressed]" in r.getMessage()
     other = logging.LogRecord("sovrag", logging.INFO, __file__, 1, "another message", (), None)
     assert f.filter(other)
+
+
+def test_the_rate_limiter_forgets_full_buckets_and_only_those() -> None:
+    """Every client address that fails to sign in gets a bucket; one untouched for a minute and not in debt is full,
+    the same as none, and is forgotten, so the limiter does not grow without end; a bucket in debt is kept."""
+    from sovrag.serve.services.keys import IDLE_S, RateLimiter
+
+    t = [1000.0]
+    limiter = RateLimiter(clock=lambda: t[0])
+    for i in range(500):
+        limiter.take(f"10.0.{i // 250}.{i % 250}", 5, kind="auth-failures")
+    assert limiter.take("key_big", 10, amount=50.0, kind="work") == 0.0  # a full bucket lets a big request through
+    assert limiter.take("key_big", 10, kind="work") > 0  # ... and is in debt: 10 - 50 = -40
+    limiter.take("key_a", 2)
+    assert limiter.take("key_a", 2) == 0.0
+    assert limiter.take("key_a", 2) > 0  # empty: waits
+    t[0] += 30.0
+    limiter.take("key_a", 2)  # half a minute: nothing is forgotten yet, and the bucket's level holds
+    assert len(limiter._buckets) == 502
+    t[0] += IDLE_S + 1
+    assert limiter.take("10.0.0.1", 5, kind="auth-failures") == 0.0
+    assert set(limiter._buckets) == {"work:key_big", "auth-failures:10.0.0.1"}  # the debt is kept
+    assert limiter.blocked("key_big", 10, "work") > 0  # and still counts: -40 + 10/min * 91 s is below 1
+    assert limiter.take("key_a", 2) == 0.0 and limiter.take("key_a", 2) == 0.0  # a forgotten bucket starts full
+
+
+def test_shared_rate_buckets_are_pruned_by_the_database_clock(pg_database: str, tmp_path: Path) -> None:
+    from sovrag.serve.db import open_database
+    from sovrag.serve.services.keys import SharedRateLimiter
+
+    db = open_database(pg_database, tmp_path)
+    try:
+        limiter = SharedRateLimiter(db)
+        for i in range(20):
+            limiter.take(f"10.0.0.{i}", 5, kind="auth-failures")
+        limiter.take("key_big", 10, amount=50.0, kind="work")  # in debt
+        assert limiter.prune() == 0  # all touched just now
+        db.run("UPDATE rate_buckets SET updated = updated - 61 WHERE bucket <> 'auth-failures:10.0.0.3'")
+        assert limiter.prune() == 19  # the idle, full ones; the debt and the recent one stay
+        left = {r["bucket"] for r in db.all("SELECT bucket FROM rate_buckets")}
+        assert left == {"work:key_big", "auth-failures:10.0.0.3"}
+        assert limiter.blocked("key_big", 10, "work") > 0
+    finally:
+        db.close()

@@ -115,6 +115,12 @@ def _spend(tokens: float, rpm: int, amount: float) -> tuple[float, float]:
     return tokens, (need - tokens) * 60.0 / rpm
 
 
+#: A bucket untouched this long and not in debt has refilled to its maximum (a bucket holds one minute's worth and
+#: refills it in a minute), which is what a missing bucket stands for: it can be forgotten without changing any
+#: answer. Without forgetting, every client address that ever asked (the failed-sign-in buckets) stays forever.
+IDLE_S = 60.0
+
+
 class RateLimiter:
     """Token buckets per key: requests a minute, work (embedder tokens) a minute, failed sign-ins per client.
 
@@ -122,9 +128,19 @@ class RateLimiter:
     up to the limit pass and a sustained rate above it waits. This one keeps its buckets in memory: the
     limiter of a single server process."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Any = time.monotonic) -> None:
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
+        self._clock = clock
+        self._next_prune = clock() + IDLE_S
+
+    def _prune(self, t: float) -> None:
+        """Forget the full buckets, at most once a minute (under the lock)."""
+        if t < self._next_prune:
+            return
+        self._next_prune = t + IDLE_S
+        for bucket in [b for b, (tokens, last) in self._buckets.items() if tokens >= 0 and t - last >= IDLE_S]:
+            del self._buckets[bucket]
 
     def _level(self, bucket: str, per_minute: int, t: float) -> float:
         tokens, last = self._buckets.get(bucket, (float(per_minute), t))
@@ -132,16 +148,17 @@ class RateLimiter:
 
     def take(self, key_id: str, rpm: int, amount: float = 1.0, kind: str = "requests") -> float:
         """0 when `amount` may be spent now (it is then spent), else the seconds until it may."""
-        t = time.monotonic()
+        t = self._clock()
         bucket = f"{kind}:{key_id}"
         with self._lock:
+            self._prune(t)
             left, wait = _spend(self._level(bucket, rpm, t), rpm, amount)
             self._buckets[bucket] = (left, t)
             return wait
 
     def blocked(self, key_id: str, per_minute: int, kind: str) -> float:
         """Seconds until the bucket holds one token again (0 = not blocked), without spending any."""
-        t = time.monotonic()
+        t = self._clock()
         bucket = f"{kind}:{key_id}"
         with self._lock:
             tokens = self._level(bucket, per_minute, t)
@@ -154,6 +171,13 @@ class SharedRateLimiter:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._next_prune = time.monotonic() + IDLE_S
+
+    def prune(self) -> int:
+        """Delete the full buckets (by the database's clock); the number deleted. A bucket another worker is
+        drawing from meanwhile is re-read under its row lock and kept."""
+        return self.db.run("DELETE FROM rate_buckets WHERE tokens >= 0 "
+                           "AND updated < extract(epoch FROM clock_timestamp()) - ?", (IDLE_S,))
 
     def _level(self, tx: Any, bucket: str, per_minute: int) -> tuple[float, float]:
         tx.run("INSERT INTO rate_buckets(bucket, tokens, updated) VALUES (?, ?, extract(epoch FROM clock_timestamp())) "
@@ -164,6 +188,9 @@ class SharedRateLimiter:
 
     def take(self, key_id: str, rpm: int, amount: float = 1.0, kind: str = "requests") -> float:
         bucket = f"{kind}:{key_id}"
+        if time.monotonic() >= self._next_prune:  # each worker at most once a minute, outside the bucket's lock
+            self._next_prune = time.monotonic() + IDLE_S
+            self.prune()
         with self.db.transaction() as tx:
             tokens, t = self._level(tx, bucket, rpm)
             left, wait = _spend(tokens, rpm, amount)
