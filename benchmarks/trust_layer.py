@@ -69,8 +69,9 @@ def items(n: int, seed: int) -> list[dict]:
                 ref = r["right_answer"] if corpus == "halueval" else ("yes" if str(r["answer"]) == "True" else "no")
                 pool.append({"corpus": corpus, "question": r["question"].strip(), "answer": ref,
                              "gold": D.passage_id(doc)})
-        out.extend(rng.sample(pool, min(n, len(pool))))
-    return out
+        out.append(rng.sample(pool, min(n, len(pool))))
+    # alternate the corpora, so that a run stopped early still has as many questions of each
+    return [it for pair in zip(*out, strict=True) for it in pair]
 
 
 def first_word(text: str) -> str:
@@ -78,35 +79,48 @@ def first_word(text: str) -> str:
     return m.group(1).lower() if m else ""
 
 
-def run(pipeline: AnswerPipeline, its: list[dict], label: str) -> list[dict]:
-    rows = []
+def answer_row(pipeline: AnswerPipeline, it: dict) -> dict:
+    a = pipeline.answer(it["question"])
+    cited = [c.source for s in a.sentences for c in s.citations]
+    by_number = {s.number: s for s in a.sources}
+    gold_cited = [n for n in cited if by_number[n].chunk.doc_id == it["gold"]]
+    claims = [s for s in a.sentences if s.citations or not s.supported]
+    row = {
+        "corpus": it["corpus"], "question": it["question"], "reference": it["answer"], "answer": a.text,
+        "draft": a.draft, "abstained": a.abstained, "reason": a.abstain_reason, "quoted": a.quoted,
+        "answerable": a.answerable,
+        "gold_retrieved": any(s.chunk.doc_id == it["gold"] for s in a.sources),
+        "citations": len(cited), "gold_citations": len(gold_cited),
+        "sentences": len(claims), "unsupported": sum(not s.supported for s in claims),
+        "seconds": a.timings.get("total_s", 0.0), "first_text_s": a.timings.get("first_text_s", 0.0),
+        "first_token_s": a.timings.get("first_token_s", 0.0), "verify_s": a.timings.get("verify_s", 0.0),
+        "rerank_s": a.timings.get("rerank_s", 0.0),
+    }
+    if it["corpus"] == "halueval":
+        shown = strip_citations(a.text.replace("[unsupported]", ""))
+        row["f1"] = token_f1(shown, it["answer"]) if not a.abstained else 0.0
+        row["contains"] = contains_answer(shown, it["answer"]) if not a.abstained else 0.0
+    else:
+        row["agree"] = float(not a.abstained and first_word(a.text) == it["answer"])
+    return row
+
+
+def run(runs: list[tuple[dict, Path, dict]], its: list[dict], phase: str) -> None:
+    """Each question answered by every (LLM, configuration) in turn, so that all of them meet the same moments of a
+    shared, noisy machine and a run stopped early still compares them on the same questions; the results files
+    are rewritten every 10 questions."""
     for k, it in enumerate(its):
-        a = pipeline.answer(it["question"])
-        cited = [c.source for s in a.sentences for c in s.citations]
-        by_number = {s.number: s for s in a.sources}
-        gold_cited = [n for n in cited if by_number[n].chunk.doc_id == it["gold"]]
-        claims = [s for s in a.sentences if s.citations or not s.supported]
-        row = {
-            "corpus": it["corpus"], "question": it["question"], "reference": it["answer"], "answer": a.text,
-            "draft": a.draft, "abstained": a.abstained, "reason": a.abstain_reason, "quoted": a.quoted,
-            "answerable": a.answerable,
-            "gold_retrieved": any(s.chunk.doc_id == it["gold"] for s in a.sources),
-            "citations": len(cited), "gold_citations": len(gold_cited),
-            "sentences": len(claims), "unsupported": sum(not s.supported for s in claims),
-            "seconds": a.timings.get("total_s", 0.0), "first_text_s": a.timings.get("first_text_s", 0.0),
-            "first_token_s": a.timings.get("first_token_s", 0.0), "verify_s": a.timings.get("verify_s", 0.0),
-            "rerank_s": a.timings.get("rerank_s", 0.0),
-        }
-        if it["corpus"] == "halueval":
-            shown = strip_citations(a.text.replace("[unsupported]", ""))
-            row["f1"] = token_f1(shown, it["answer"]) if not a.abstained else 0.0
-            row["contains"] = contains_answer(shown, it["answer"]) if not a.abstained else 0.0
-        else:
-            row["agree"] = float(not a.abstained and first_word(a.text) == it["answer"])
-        rows.append(row)
-        print(f"[{label} {k + 1}/{len(its)}] {it['corpus']} abst={a.abstained} {a.timings.get('total_s', 0):.1f}s "
-              f"{a.text[:80]!r}", flush=True)
-    return rows
+        for results, _, pipes in runs:
+            for name, p in pipes.items():
+                row = answer_row(p, it)
+                results.setdefault(f"rows_{name}_{phase}", []).append(row)
+                print(f"[{results['llm']} {name} {phase} {k + 1}/{len(its)}] {it['corpus']} abst={row['abstained']} "
+                      f"{row['seconds']:.1f}s {row['answer'][:80]!r}", flush=True)
+        if (k + 1) % 10 == 0 or k + 1 == len(its):
+            for results, out, pipes in runs:
+                for name in pipes:
+                    results[f"{name}_{phase}"] = summary(results[f"rows_{name}_{phase}"])
+                out.write_text(json.dumps(results, indent=2))
 
 
 def summary(rows: list[dict]) -> dict:
@@ -168,20 +182,11 @@ def main() -> None:
                                                                **CONFIGS[k]))
                      for k in args.configs}
             runs.append((results, out, pipes))
-            for k, p in pipes.items():
-                rows = run(p, its, f"{llm.name} {k} present")
-                results[f"{k}_present"] = summary(rows)
-                results[f"rows_{k}_present"] = rows
-                out.write_text(json.dumps(results, indent=2))
+        run(runs, its, "present")
         if not args.skip_removed:
             for it in its:
                 col.store.delete_document(it["gold"])
-            for results, out, pipes in runs:
-                for k, p in pipes.items():
-                    rows = run(p, its, f"{results['llm']} {k} removed")
-                    results[f"{k}_removed"] = summary(rows)
-                    results[f"rows_{k}_removed"] = rows
-                    out.write_text(json.dumps(results, indent=2))
+            run(runs, its, "removed")
     for results, _, _ in runs:
         print(json.dumps({k: v for k, v in results.items() if not k.startswith("rows_")}, indent=2))
 
