@@ -359,6 +359,11 @@ def test_the_shipped_adapters_data_is_public_train_split_and_in_sovrags_format()
     ex = examples(cache, 6, seed=13)
     assert sorted({e.kind for e in ex}) == ["boolq", "halueval", "unanswerable"]
     assert ex == examples(cache, 6, seed=13)  # seeded
+    assert sum(e.kind == "unanswerable" for e in ex) == 4  # a quarter of 16 by default
+    fewer = examples(cache, 6, seed=13, unanswerable_share=0.1)
+    assert sum(e.kind == "unanswerable" for e in fewer) == 1 and len(fewer) == 13
+    answerable = sorted(e.answer for e in ex if e.kind != "unanswerable")
+    assert sorted(e.answer for e in fewer if e.kind != "unanswerable") == answerable  # the same answerable items
     for e in ex:
         prompt = e.messages[-1].content
         passages = [p.split("\n", 1)[1] for p in prompt.split("Documents:\n\n", 1)[1].split("\n\nQuestion:")[0]

@@ -90,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--base", default="fast", help="base model: fast, quality, a bundled name or a .gguf path")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--per-source", type=int, default=120, help="answerable examples from each of HaluEval-QA, BoolQ")
+    p.add_argument("--unanswerable-share", type=float, default=0.25,
+                   help="share of examples that are a question shown only other passages -> the abstention text")
     p.add_argument("--steps", type=int, default=0)
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--lr", type=float, default=2e-4)

