@@ -2,8 +2,9 @@
 LLM), with paired differences against the first file: the mean difference per question and its 95% bootstrap
 interval (10,000 resamples of the questions, seeded), so "better" means better on the same questions.
 
-    .venv/bin/python benchmarks/trust_layer_report.py benchmarks/results/trust_layer_*_200_20261205.json \
-        [--config after] [--phase present]
+    .venv/bin/python benchmarks/trust_layer_report.py BASE.json OTHER.json... [--config after] [--phase present]
+
+(name the files in order: a shell glob sorts "...q4_k_m+lora-..." before "...q4_k_m_200...").
 """
 
 from __future__ import annotations
