@@ -283,3 +283,12 @@ def test_shared_rate_buckets_are_pruned_by_the_database_clock(pg_database: str, 
         assert limiter.blocked("key_big", 10, "work") > 0
     finally:
         db.close()
+
+
+def test_the_server_database_setting_is_sqlite_postgresql_or_refused() -> None:
+    from sovrag.serve.db import is_postgres
+
+    assert not is_postgres("") and is_postgres("postgresql://u@h/db") and is_postgres("postgres://u:pw@h/db")
+    with pytest.raises(ConfigError, match="'h/db': expected empty .* or postgresql://") as e:
+        is_postgres("mysql://u:secret@h/db")
+    assert "secret" not in str(e.value)

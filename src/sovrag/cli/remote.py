@@ -26,11 +26,12 @@ def store_collection(settings: Settings, collection: str, tenant: str | None,
     [serve] settings (the config file's table, SOVRAG_SERVE_DATABASE) when the server runs on one."""
     if tenant is None:
         return collection
+    from sovrag.serve.db import is_postgres
     from sovrag.serve.options import ServerOptions
     from sovrag.tenancy import store_name
 
     database = ServerOptions.from_env(config_file).database
-    tenant_id = _pg_tenant(database, tenant) if database else _sqlite_tenant(settings, tenant)
+    tenant_id = _pg_tenant(database, tenant) if is_postgres(database) else _sqlite_tenant(settings, tenant)
     return store_name(tenant_id, collection)
 
 
@@ -50,9 +51,6 @@ def _sqlite_tenant(settings: Settings, tenant: str) -> int:
 def _pg_tenant(database: str, tenant: str) -> int:
     """Read only: the CLI neither migrates nor writes the server's database."""
     where = redact_url(database)
-    if database.partition("://")[0] not in ("postgresql", "postgres"):
-        raise ConfigError(f"[serve] database {where!r}: expected empty (SQLite in the data directory) or "
-                          "postgresql://user@host/db")
     try:
         import psycopg
     except ImportError as e:

@@ -243,15 +243,20 @@ class PostgresDatabase:
         self.pool.close()
 
 
-def open_database(database: str, data_dir: Path) -> Database:
-    """`database` is the [serve] setting: empty for SQLite in the data directory, or a postgresql:// URL."""
+def is_postgres(database: str) -> bool:
+    """Whether the [serve] database setting names PostgreSQL (a postgresql:// URL) rather than SQLite in the data
+    directory (empty); anything else is refused."""
     if not database:
-        return SqliteDatabase(data_dir / "server.db")
-    scheme = database.partition("://")[0]
-    if scheme in ("postgresql", "postgres"):
-        return PostgresDatabase(database)
+        return False
+    if database.partition("://")[0] in ("postgresql", "postgres"):
+        return True
     raise ConfigError(f"[serve] database {database.split('@')[-1]!r}: expected empty (SQLite in the data directory) "
                       "or postgresql://user@host/db")
+
+
+def open_database(database: str, data_dir: Path) -> Database:
+    """`database` is the [serve] setting: empty for SQLite in the data directory, or a postgresql:// URL."""
+    return PostgresDatabase(database) if is_postgres(database) else SqliteDatabase(data_dir / "server.db")
 
 
 def now() -> float:
